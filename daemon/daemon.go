@@ -1,0 +1,433 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/totem-gcs/totem/cpg"
+	"github.com/totem-gcs/totem/ipc"
+	"github.com/totem-gcs/totem/totem"
+)
+
+// Version is reported by totemctl status.
+const Version = "0.1.0"
+
+// maxBatch bounds how many inputs the loop takes before it drains Ready.
+const maxBatch = 256
+
+// Daemon is one totemd instance: an event loop that owns the Totem engine
+// and the CPG service, the network transport, and the IPC server. Several
+// daemons may run in one process (each with its own socket, ports and
+// state directory).
+type Daemon struct {
+	cfg    Config
+	nodeID totem.NodeID
+	log    *slog.Logger
+
+	node  engine
+	cpg   groupService
+	net   network
+	netIn <-chan []inFrame
+	state *stateStore
+	srv   *ipcServer
+	ipcIn chan loopInput
+
+	conns map[cpg.ConnID]*ipcConn
+
+	// Counters owned by the loop.
+	persistErrors, sendErrors, stepErrors uint64
+
+	stopped chan struct{}
+	runOnce sync.Once
+}
+
+// Start resolves the node ID, opens the state directory, the transport and
+// the IPC socket, and returns a daemon ready to Run. Close the daemon (or
+// cancel Run's context) to release everything.
+func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if ps := CheckConfig(&cfg, nil, LocalAddrs()); len(ps) > 0 {
+		return nil, ps
+	}
+	id, err := cfg.ResolveNodeID(LocalAddrs())
+	if err != nil {
+		return nil, err
+	}
+	cfg.NodeID = id
+	log = log.With("node", id)
+	d := &Daemon{cfg: cfg, nodeID: totem.NodeID(id), log: log, conns: map[cpg.ConnID]*ipcConn{}, stopped: make(chan struct{})}
+	if d.state, err = openState(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	ecfg, err := cfg.EngineConfig(id)
+	if err != nil {
+		return nil, err
+	}
+	ecfg.RingSeq = d.state.RingSeq()
+	maxMsg, err := d.openEngines(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listenUnix(cfg.IPC.Socket)
+	if err != nil {
+		d.net.Close()
+		return nil, fmt.Errorf("ipc socket: %w", err)
+	}
+	d.ipcIn = make(chan loopInput, 1024)
+	d.srv = &ipcServer{
+		log:    log,
+		ln:     ln,
+		path:   cfg.IPC.Socket,
+		policy: AccessPolicy{OwnerUID: uint32(os.Geteuid()), UIDs: cfg.IPC.AllowUIDs, GIDs: cfg.IPC.AllowGIDs},
+		nodeID: id,
+		maxMsg: maxMsg,
+		qMsgs:  cfg.IPC.QueueMessages,
+		qBytes: cfg.IPC.QueueBytes,
+		in:     d.ipcIn,
+		conns:  map[uint64]*ipcConn{},
+	}
+	log.Info("totemd starting", "version", Version, "socket", cfg.IPC.Socket, "ring_seq", ecfg.RingSeq,
+		"token", ecfg.RuntimeToken(), "consensus", ecfg.Consensus, "nodes", len(cfg.Nodes))
+	return d, nil
+}
+
+// NodeID returns the node's ID.
+func (d *Daemon) NodeID() totem.NodeID { return d.nodeID }
+
+// Run runs the event loop until ctx is done, then leaves the ring
+// gracefully (peers see the leave at once), disconnects clients and
+// releases the socket and the transport. It returns nil after a clean
+// shutdown.
+func (d *Daemon) Run(ctx context.Context) error {
+	var err error
+	d.runOnce.Do(func() {
+		d.srv.wg.Add(1)
+		go d.srv.serve()
+		err = d.loop(ctx)
+		close(d.stopped)
+	})
+	return err
+}
+
+func (d *Daemon) loop(ctx context.Context) (err error) {
+	start := time.Now()
+	now := func() time.Duration { return time.Since(start) }
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("event loop panic: %v", r)
+			d.log.Error("event loop panic", "panic", r)
+			d.shutdown(now, false)
+		}
+	}()
+	d.node.Tick(now())
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		deadline := d.drain()
+		wait := deadline - now()
+		if wait < 0 {
+			wait = 0
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			d.shutdown(now, true)
+			return nil
+		case batch := <-d.netIn:
+			d.stepFrames(batch)
+			for i := 0; i < maxBatch; i++ {
+				select {
+				case more := <-d.netIn:
+					d.stepFrames(more)
+					continue
+				default:
+				}
+				break
+			}
+		case in := <-d.ipcIn:
+			d.handleInput(in)
+			for i := 0; i < maxBatch; i++ {
+				select {
+				case more := <-d.ipcIn:
+					d.handleInput(more)
+					continue
+				default:
+				}
+				break
+			}
+		case <-timer.C:
+		}
+		d.node.Tick(now())
+	}
+}
+
+func (d *Daemon) stepFrames(batch []inFrame) {
+	for _, f := range batch {
+		if err := d.node.Step(f.Data); err != nil {
+			d.stepErrors++
+			d.log.Debug("frame dropped by engine", "from", f.From, "link", f.Link, "err", err)
+		}
+	}
+}
+
+// drain hands the engine's output to the network, the state file and the
+// CPG service until the engine has nothing more, then dispatches the CPG
+// events to clients. It returns the engine's next deadline.
+func (d *Daemon) drain() time.Duration {
+	var deadline time.Duration
+	for first := true; first || d.node.HasReady(); first = false {
+		rd := d.node.Ready()
+		deadline = rd.Deadline
+		if rd.RingSeq != 0 {
+			if err := d.state.Save(rd.RingSeq); err != nil {
+				d.persistErrors++
+				d.log.Error("cannot persist the ring sequence", "seq", rd.RingSeq, "err", err)
+			}
+		}
+		for _, f := range rd.Frames {
+			if err := d.net.Send(f.To, f.Data); err != nil {
+				d.sendErrors++
+				d.log.Debug("send", "to", f.To, "err", err)
+			}
+		}
+		for _, dl := range rd.Deliveries {
+			if c := dl.Config; c != nil && c.Kind == totem.Regular {
+				d.log.Info("ring installed", "ring", c.Ring.String(), "members", c.Members.String(), "joined", c.Joined.String(), "left", c.Left.String())
+			}
+			d.cpg.Deliver(dl)
+		}
+		d.cpg.Flush()
+	}
+	d.dispatch(d.cpg.Events())
+	return deadline
+}
+
+func (d *Daemon) dispatch(evs []cpg.Event) {
+	for _, ev := range evs {
+		switch ev := ev.(type) {
+		case cpg.Deliver:
+			if c := d.conns[ev.Conn]; c != nil {
+				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
+					Type: ipc.EventDeliver, Group: ev.Group, NodeID: uint32(ev.Sender), PID: ev.Pid,
+					Guarantee: uint8(ev.Guarantee), Data: ev.Data,
+				}})
+			}
+		case cpg.ConfChg:
+			if c := d.conns[ev.Conn]; c != nil {
+				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
+					Type: ipc.EventConfchg, Group: ev.Group,
+					Members: members(ev.Members), Joined: members(ev.Joined), Left: members(ev.Left),
+				}})
+			}
+		case cpg.RingChange:
+			// Ring changes are logged from the engine's deliveries; clients
+			// ask for the ring with status.
+		}
+	}
+}
+
+func members(ms []cpg.Member) []ipc.Member {
+	out := make([]ipc.Member, len(ms))
+	for i, m := range ms {
+		out[i] = ipc.Member{NodeID: uint32(m.Node), PID: m.Pid, Reason: ipc.Reason(m.Reason)}
+	}
+	return out
+}
+
+func (d *Daemon) handleInput(in loopInput) {
+	id := cpg.ConnID(in.conn.id)
+	switch in.kind {
+	case inputOpen:
+		d.conns[id] = in.conn
+	case inputGone:
+		if _, ok := d.conns[id]; ok {
+			delete(d.conns, id)
+			d.cpg.ConnGone(id)
+		}
+	case inputRequest:
+		if _, ok := d.conns[id]; !ok {
+			return
+		}
+		rep := d.handleRequest(in.conn, &in.req)
+		rep.ID = in.req.ID
+		in.conn.send(&ipc.ServerMsg{Kind: ipc.KindReply, Reply: rep})
+	}
+}
+
+func (d *Daemon) handleRequest(c *ipcConn, req *ipc.Request) *ipc.Reply {
+	id := cpg.ConnID(c.id)
+	pid := uint32(c.peer.PID)
+	switch req.Op {
+	case ipc.OpJoin:
+		return replyErr(d.cpg.Join(id, pid, req.Group))
+	case ipc.OpLeave:
+		return replyErr(d.cpg.Leave(id, pid, req.Group))
+	case ipc.OpSend:
+		if len(req.Data) > d.srv.maxMsg {
+			return &ipc.Reply{Code: ipc.TooBig, Error: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", len(req.Data), d.srv.maxMsg)}
+		}
+		if c.congested() {
+			return &ipc.Reply{Code: ipc.TryAgain, Error: "read your deliveries: your queue at the daemon is more than half full"}
+		}
+		return replyErr(d.cpg.Send(id, pid, req.Group, req.Data, totem.Guarantee(req.Guarantee)))
+	case ipc.OpMembers:
+		if err := ipc.ValidGroupName(req.Group); err != nil {
+			return &ipc.Reply{Code: ipc.Invalid, Error: err.Error()}
+		}
+		return &ipc.Reply{Members: members(d.cpg.Members(req.Group))}
+	case ipc.OpGroups:
+		names := d.cpg.Groups()
+		sort.Strings(names)
+		gs := make([]ipc.GroupInfo, 0, len(names))
+		for _, g := range names {
+			gs = append(gs, ipc.GroupInfo{Name: g, Members: members(d.cpg.Members(g))})
+		}
+		return &ipc.Reply{Groups: gs}
+	case ipc.OpStatus:
+		st := d.status()
+		return &ipc.Reply{Status: &st}
+	case ipc.OpStats:
+		return &ipc.Reply{Stats: d.stats()}
+	case ipc.OpLinks:
+		return &ipc.Reply{Links: d.links()}
+	}
+	return &ipc.Reply{Code: ipc.Invalid, Error: fmt.Sprintf("unknown operation %d", req.Op)}
+}
+
+// replyErr maps a CPG or Totem error to a reply.
+func replyErr(err error) *ipc.Reply {
+	if err == nil {
+		return &ipc.Reply{}
+	}
+	code := ipc.Internal
+	switch {
+	case errors.Is(err, cpg.ErrTryAgain), errors.Is(err, totem.ErrBackpressure):
+		code = ipc.TryAgain
+	case errors.Is(err, cpg.ErrTooBig), errors.Is(err, totem.ErrTooBig):
+		code = ipc.TooBig
+	case errors.Is(err, cpg.ErrNotMember):
+		code = ipc.NotJoined
+	case errors.Is(err, cpg.ErrExist):
+		code = ipc.Exists
+	case errors.Is(err, cpg.ErrBadGroupName), errors.Is(err, cpg.ErrBadGuarantee), errors.Is(err, cpg.ErrBadPid):
+		code = ipc.Invalid
+	case errors.Is(err, cpg.ErrNoSpace):
+		code = ipc.TryAgain
+	case errors.Is(err, totem.ErrStopped):
+		code = ipc.ShuttingDown
+	}
+	return &ipc.Reply{Code: code, Error: err.Error()}
+}
+
+func (d *Daemon) status() ipc.Status {
+	s := d.node.Status()
+	st := ipc.Status{
+		NodeID:      uint32(d.nodeID),
+		ClusterName: d.cfg.ClusterName,
+		State:       s.State.String(),
+		Ring:        ipc.Ring{Rep: uint32(s.Ring.Rep), Seq: s.Ring.Seq},
+		Links:       d.links(),
+		Clients:     len(d.conns),
+		Version:     Version,
+	}
+	for _, m := range s.Members {
+		st.Members = append(st.Members, uint32(m))
+	}
+	return st
+}
+
+func (d *Daemon) links() []ipc.Link {
+	ls := d.net.Links()
+	out := make([]ipc.Link, len(ls))
+	for i, l := range ls {
+		out[i] = ipc.Link{NodeID: uint32(l.Node), Link: l.Link, Addr: l.Addr, State: l.State, Counters: l.Counters}
+	}
+	return out
+}
+
+// stats gathers every counter under Corosync-like dotted names.
+func (d *Daemon) stats() map[string]uint64 {
+	m := map[string]uint64{}
+	s := d.node.Stats()
+	srp := map[string]uint64{
+		"orf_token_tx": s.OrfTokenTx, "orf_token_rx": s.OrfTokenRx,
+		"mcast_tx": s.McastTx, "mcast_rx": s.McastRx, "mcast_retx": s.McastRetx,
+		"memb_join_tx": s.MembJoinTx, "memb_join_rx": s.MembJoinRx,
+		"memb_commit_token_tx": s.MembCommitTokenTx, "memb_commit_token_rx": s.MembCommitTokenRx,
+		"memb_merge_detect_tx": s.MembMergeDetectTx, "memb_merge_detect_rx": s.MembMergeDetectRx,
+		"token_hold_cancel_tx": s.TokenHoldCancelTx, "token_hold_cancel_rx": s.TokenHoldCancelRx,
+		"operational_token_lost": s.OperationalTokenLost, "gather_token_lost": s.GatherTokenLost,
+		"commit_token_lost": s.CommitTokenLost, "recovery_token_lost": s.RecoveryTokenLost,
+		"consensus_timeouts": s.ConsensusTimeouts, "failed_to_receive": s.FailedToReceive,
+		"rx_msg_dropped": s.RxMsgDropped, "membership_changes": s.MembershipChanges,
+		"messages_delivered": s.MessagesDelivered, "messages_proposed": s.MessagesProposed,
+		"proposals_refused": s.ProposalsRefused, "fragmented": s.Fragmented,
+	}
+	for k, v := range srp {
+		m["srp."+k] = v
+	}
+	c := d.cpg.Stats()
+	cs := map[string]uint64{
+		"sent": c.Sent, "delivered": c.Delivered, "control_proposed": c.ControlProposed,
+		"proposals_refused": c.ProposalsRefused, "decode_errors": c.DecodeErrors,
+		"not_member": c.NotMember, "stale_sync": c.StaleSync, "ignored": c.Ignored,
+		"syncs": c.Syncs, "partial_syncs": c.PartialSyncs, "held_back": c.HeldBack,
+	}
+	for k, v := range cs {
+		m["cpg."+k] = v
+	}
+	for k, v := range d.net.Counters() {
+		m["net."+k] = v
+	}
+	m["ipc.clients"] = uint64(len(d.conns))
+	m["ipc.accepted"] = d.srv.accepted.Load()
+	m["ipc.denied"] = d.srv.denied.Load()
+	m["ipc.disconnected_slow"] = d.srv.dropped.Load()
+	m["ipc.bad_frames"] = d.srv.badFrame.Load()
+	m["daemon.persist_errors"] = d.persistErrors
+	m["daemon.send_errors"] = d.sendErrors
+	m["daemon.step_errors"] = d.stepErrors
+	return m
+}
+
+// shutdown stops the IPC server, leaves the ring (when graceful) and sends
+// the leave frames before closing the transport.
+func (d *Daemon) shutdown(now func() time.Duration, graceful bool) {
+	d.srv.close("totemd is shutting down")
+	if graceful {
+		d.node.Leave()
+		d.node.Tick(now())
+		for first := true; first || d.node.HasReady(); first = false {
+			rd := d.node.Ready()
+			if rd.RingSeq != 0 {
+				d.state.Save(rd.RingSeq)
+			}
+			for _, f := range rd.Frames {
+				d.net.Send(f.To, f.Data)
+			}
+		}
+		d.log.Info("left the ring")
+	}
+	// Let the readers of departing clients finish.
+	done := make(chan struct{})
+	go func() { d.srv.wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-d.ipcIn:
+			continue
+		case <-done:
+		case <-time.After(5 * time.Second):
+			d.log.Warn("ipc clients did not finish in time")
+		}
+		break
+	}
+	d.net.Close()
+}

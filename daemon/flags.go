@@ -1,0 +1,118 @@
+package daemon
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// BindFlags defines a flag for every config option on fs, writing into cfg.
+// Parse config files into cfg before parsing fs, so that flags win; the
+// help text then shows the file's values as defaults.
+func BindFlags(fs *pflag.FlagSet, cfg *Config) {
+	u32 := func(p *uint32, name, usage string) { fs.Uint32Var(p, name, *p, usage) }
+	u32(&cfg.NodeID, "nodeid", "this node's ID (0: match this host's addresses against the node list)")
+	fs.StringVar(&cfg.ClusterName, "cluster-name", cfg.ClusterName, "cluster name, for status displays")
+	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory of the ring-sequence state file")
+	fs.StringVar(&cfg.KeyFile, "keyfile", cfg.KeyFile, "cluster key file (made by `totemctl keygen`)")
+	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, `"udpu" (unicast) or "udp" (multicast)`)
+	fs.StringVar(&cfg.LinkMode, "link-mode", cfg.LinkMode, `"passive" or "active" redundant links`)
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "UDP port of node addresses given without one")
+
+	t := &cfg.Totem
+	fs.StringVar(&t.Profile, "profile", t.Profile, `engine timeout profile: "default" (Corosync's) or "fast" (quiet LAN)`)
+	fs.Var(&t.Token, "token", "token loss timeout (ms or duration; 0: profile)")
+	fs.Var(&t.TokenCoefficient, "token-coefficient", "added to token per node above two")
+	fs.IntVar(&t.TokenRetransmitsBeforeLossConst, "token-retransmits-before-loss-const", t.TokenRetransmitsBeforeLossConst, "token retransmits before the token counts as lost")
+	fs.Var(&t.Hold, "hold", "how long an idle ring holds the token")
+	fs.Var(&t.Join, "join", "join message resend interval")
+	fs.Var(&t.Consensus, "consensus", "wait for consensus before declaring silent nodes failed")
+	fs.Var(&t.Merge, "merge", "merge-detect announcement interval")
+	fs.IntVar(&t.FailRecvConst, "fail-recv-const", t.FailRecvConst, "token rotations without a needed message before FAILED TO RECEIVE")
+	fs.IntVar(&t.SeqnoUnchangedConst, "seqno-unchanged-const", t.SeqnoUnchangedConst, "idle rotations before the token is held")
+	fs.IntVar(&t.WindowSize, "window-size", t.WindowSize, "frames the ring may send per token rotation")
+	fs.IntVar(&t.MaxMessages, "max-messages", t.MaxMessages, "frames one node may send per token visit")
+	fs.IntVar(&t.NetMTU, "netmtu", t.NetMTU, "largest frame handed to the network, bytes")
+	fs.IntVar(&t.MaxMessageSize, "max-message-size", t.MaxMessageSize, "largest message accepted, bytes (0: 1 MiB)")
+	fs.IntVar(&t.MaxQueueBytes, "max-queue-bytes", t.MaxQueueBytes, "bytes queued for the ring before senders get try-again")
+
+	fs.StringVar(&cfg.IPC.Socket, "socket", cfg.IPC.Socket, "IPC Unix socket path")
+	fs.IntSliceVar(&cfg.IPC.AllowUIDs, "allow-uid", cfg.IPC.AllowUIDs, "uid allowed to connect besides root and the daemon's (repeatable)")
+	fs.IntSliceVar(&cfg.IPC.AllowGIDs, "allow-gid", cfg.IPC.AllowGIDs, "gid allowed to connect (repeatable)")
+	fs.IntVar(&cfg.IPC.QueueMessages, "ipc-queue-messages", cfg.IPC.QueueMessages, "messages waiting for one client before it is disconnected")
+	fs.IntVar(&cfg.IPC.QueueBytes, "ipc-queue-bytes", cfg.IPC.QueueBytes, "bytes waiting for one client before it is disconnected")
+
+	fs.StringVar(&cfg.Logging.Level, "log-level", cfg.Logging.Level, "debug, info, warn or error")
+	fs.StringVar(&cfg.Logging.Format, "log-format", cfg.Logging.Format, `"text" or "json"`)
+
+	fs.Var(&linkFlag{cfg: cfg}, "mcast-addr", "multicast group addr:port of link N, as N=ADDR (repeatable; transport udp)")
+	fs.Var(&nodeFlag{cfg: cfg}, "node", "a node as ID=ADDR[,ADDR...] (one address per link; repeatable; replaces the file's node list)")
+}
+
+type nodeFlag struct {
+	cfg     *Config
+	changed bool
+}
+
+func (f *nodeFlag) Type() string { return "id=addrs" }
+
+func (f *nodeFlag) String() string {
+	if f.cfg == nil {
+		return ""
+	}
+	var s []string
+	for _, n := range f.cfg.Nodes {
+		s = append(s, fmt.Sprintf("%d=%s", n.NodeID, strings.Join(n.Addrs, ",")))
+	}
+	return strings.Join(s, " ")
+}
+
+func (f *nodeFlag) Set(v string) error {
+	id, addrs, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("want ID=ADDR[,ADDR...], got %q", v)
+	}
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil || n == 0 {
+		return fmt.Errorf("bad node ID %q", id)
+	}
+	if !f.changed {
+		f.cfg.Nodes = nil
+		f.changed = true
+	}
+	f.cfg.Nodes = append(f.cfg.Nodes, NodeOption{NodeID: uint32(n), Addrs: strings.Split(addrs, ",")})
+	return nil
+}
+
+type linkFlag struct{ cfg *Config }
+
+func (f *linkFlag) Type() string { return "n=addr" }
+
+func (f *linkFlag) String() string {
+	if f.cfg == nil {
+		return ""
+	}
+	var s []string
+	for i, l := range f.cfg.Links {
+		s = append(s, fmt.Sprintf("%d=%s", i, l.McastAddr))
+	}
+	return strings.Join(s, " ")
+}
+
+func (f *linkFlag) Set(v string) error {
+	i, addr, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("want N=ADDR:PORT, got %q", v)
+	}
+	n, err := strconv.Atoi(i)
+	if err != nil || n < 0 || n > 7 {
+		return fmt.Errorf("bad link number %q (0-7)", i)
+	}
+	for len(f.cfg.Links) <= n {
+		f.cfg.Links = append(f.cfg.Links, LinkOption{})
+	}
+	f.cfg.Links[n].McastAddr = addr
+	return nil
+}

@@ -1,0 +1,355 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/totem-gcs/totem/ipc"
+)
+
+// handshakeTimeout bounds how long a new client may take to say Hello.
+const handshakeTimeout = 10 * time.Second
+
+// byeTimeout bounds how long the daemon tries to tell a client why it is
+// disconnected.
+const byeTimeout = 200 * time.Millisecond
+
+// ipcServer accepts clients on the Unix socket and runs one reader and one
+// writer goroutine per client. Requests go to the event loop through in;
+// the loop answers through each client's bounded queue.
+type ipcServer struct {
+	log      *slog.Logger
+	ln       *net.UnixListener
+	path     string
+	policy   AccessPolicy
+	nodeID   uint32
+	maxMsg   int
+	qMsgs    int
+	qBytes   int
+	in       chan<- loopInput
+	nextID   atomic.Uint64
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[uint64]*ipcConn
+	closing  atomic.Bool
+	accepted atomic.Uint64
+	denied   atomic.Uint64
+	dropped  atomic.Uint64 // clients disconnected for not reading
+	badFrame atomic.Uint64
+}
+
+// loopInput is one item for the event loop from the IPC side.
+type loopInput struct {
+	conn *ipcConn
+	kind inputKind
+	req  ipc.Request
+}
+
+type inputKind uint8
+
+const (
+	inputOpen inputKind = iota + 1
+	inputRequest
+	inputGone
+)
+
+// listenUnix creates the socket at path, replacing a stale one, with mode
+// 0666: access is decided by the peer-credential check, so that a refused
+// client gets a reason instead of EACCES.
+func listenUnix(path string) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another daemon is listening on %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func (s *ipcServer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			s.log.Error("ipc accept", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go s.handshake(c)
+	}
+}
+
+func peerOf(c *net.UnixConn) (Peer, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return Peer{}, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return Peer{}, err
+	}
+	if cerr != nil {
+		return Peer{}, cerr
+	}
+	return Peer{PID: cred.Pid, UID: cred.Uid, GID: cred.Gid, Groups: supplementaryGroups(cred.Pid)}, nil
+}
+
+func (s *ipcServer) handshake(uc *net.UnixConn) {
+	defer s.wg.Done()
+	c := ipc.NewConn(uc, s.maxMsg+ipc.FrameOverhead)
+	bye := func(reason string) {
+		c.SetDeadline(time.Now().Add(byeTimeout))
+		c.Write(ipc.ServerMsg{Kind: ipc.KindBye, Bye: reason})
+		c.Close()
+	}
+	peer, err := peerOf(uc)
+	if err != nil {
+		s.log.Warn("ipc: cannot read peer credentials", "err", err)
+		bye("cannot read peer credentials: " + err.Error())
+		return
+	}
+	if err := s.policy.Check(peer); err != nil {
+		s.denied.Add(1)
+		s.log.Warn("ipc: client refused", "pid", peer.PID, "uid", peer.UID, "gid", peer.GID)
+		bye(err.Error())
+		return
+	}
+	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	var h ipc.Hello
+	if err := c.Read(&h); err != nil {
+		s.badFrame.Add(1)
+		bye("handshake failed: " + err.Error())
+		return
+	}
+	if h.Magic != ipc.Magic {
+		s.badFrame.Add(1)
+		bye(fmt.Sprintf("handshake failed: bad magic %q, this is totemd", h.Magic))
+		return
+	}
+	if h.Version != ipc.Version {
+		bye(fmt.Sprintf("protocol version %d not supported; totemd speaks version %d", h.Version, ipc.Version))
+		return
+	}
+	c.SetDeadline(time.Time{})
+	ic := &ipcConn{
+		id:   s.nextID.Add(1),
+		srv:  s,
+		c:    c,
+		peer: peer,
+		name: h.Name,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	if err := c.Write(ipc.ServerMsg{Kind: ipc.KindWelcome, Welcome: &ipc.Welcome{
+		Version: ipc.Version, NodeID: s.nodeID, PID: uint32(peer.PID), MaxMessage: s.maxMsg, ConnID: ic.id,
+	}}); err != nil {
+		c.Close()
+		return
+	}
+	if s.closing.Load() {
+		bye("totemd is shutting down")
+		return
+	}
+	s.accepted.Add(1)
+	s.mu.Lock()
+	s.conns[ic.id] = ic
+	s.mu.Unlock()
+	s.log.Debug("ipc: client connected", "conn", ic.id, "pid", peer.PID, "uid", peer.UID, "name", h.Name)
+	s.in <- loopInput{conn: ic, kind: inputOpen}
+	s.wg.Add(1)
+	go ic.writer()
+	ic.reader()
+}
+
+// close stops accepting and disconnects every client with reason.
+func (s *ipcServer) close(reason string) {
+	s.closing.Store(true)
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.closeWith(reason)
+	}
+	s.mu.Unlock()
+}
+
+// ipcConn is one client connection.
+type ipcConn struct {
+	id   uint64
+	srv  *ipcServer
+	c    *ipc.Conn
+	peer Peer
+	name string
+
+	mu     sync.Mutex
+	q      [][]byte
+	qBytes int
+	closed bool
+	reason string
+	wake   chan struct{}
+	done   chan struct{}
+}
+
+// reader reads requests and hands them to the event loop until the
+// connection ends; then it tells the loop the client is gone.
+func (ic *ipcConn) reader() {
+	s := ic.srv
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, ic.id)
+		s.mu.Unlock()
+		s.in <- loopInput{conn: ic, kind: inputGone}
+	}()
+	for {
+		var req ipc.Request
+		err := ic.c.Read(&req)
+		if err == nil {
+			s.in <- loopInput{conn: ic, kind: inputRequest, req: req}
+			continue
+		}
+		var tb *ipc.FrameTooBigError
+		switch {
+		case errors.As(err, &tb):
+			s.badFrame.Add(1)
+			ic.closeWith(fmt.Sprintf("frame of %d bytes exceeds the limit of %d bytes (largest message %d bytes)", tb.Size, tb.Limit, s.maxMsg))
+		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			ic.closeWith("")
+		default:
+			if ic.isClosed() {
+				break
+			}
+			s.badFrame.Add(1)
+			ic.closeWith(fmt.Sprintf("malformed frame: %v", err))
+		}
+		return
+	}
+}
+
+func (ic *ipcConn) isClosed() bool {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.closed
+}
+
+// queued reports the frames and bytes waiting for the client.
+func (ic *ipcConn) queued() (int, int) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return len(ic.q), ic.qBytes
+}
+
+// congested reports whether the client's queue is more than half full, so
+// that its sends should get try-again until it reads.
+func (ic *ipcConn) congested() bool {
+	n, b := ic.queued()
+	return n*2 > ic.srv.qMsgs || b*2 > ic.srv.qBytes
+}
+
+// send queues v for the client without blocking. A client whose queue is
+// full is disconnected: it stopped reading.
+func (ic *ipcConn) send(v *ipc.ServerMsg) {
+	f, err := ipc.Encode(v)
+	if err != nil {
+		ic.srv.log.Error("ipc: encode", "err", err)
+		return
+	}
+	ic.mu.Lock()
+	if ic.closed {
+		ic.mu.Unlock()
+		return
+	}
+	if len(ic.q)+1 > ic.srv.qMsgs || ic.qBytes+len(f) > ic.srv.qBytes {
+		n, b := len(ic.q), ic.qBytes
+		ic.mu.Unlock()
+		ic.srv.dropped.Add(1)
+		ic.srv.log.Warn("ipc: disconnecting a client that stopped reading", "conn", ic.id, "pid", ic.peer.PID, "queued", n, "bytes", b)
+		ic.closeWith(fmt.Sprintf("client stopped reading: %d messages (%d bytes) waiting, limits %d messages / %d bytes", n, b, ic.srv.qMsgs, ic.srv.qBytes))
+		return
+	}
+	ic.q = append(ic.q, f)
+	ic.qBytes += len(f)
+	ic.mu.Unlock()
+	select {
+	case ic.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeWith ends the connection; a non-empty reason is sent as Bye first
+// when the client still reads.
+func (ic *ipcConn) closeWith(reason string) {
+	ic.mu.Lock()
+	if ic.closed {
+		ic.mu.Unlock()
+		return
+	}
+	ic.closed = true
+	ic.reason = reason
+	ic.mu.Unlock()
+	if reason != "" {
+		ic.srv.log.Info("ipc: client disconnected", "conn", ic.id, "pid", ic.peer.PID, "reason", reason)
+	}
+	// Unblock a writer stuck on a client that does not read.
+	ic.c.SetWriteDeadline(time.Now().Add(byeTimeout))
+	close(ic.done)
+}
+
+func (ic *ipcConn) writer() {
+	defer ic.srv.wg.Done()
+	defer ic.c.Close()
+	var batch [][]byte
+	for {
+		select {
+		case <-ic.wake:
+		case <-ic.done:
+		}
+		ic.mu.Lock()
+		batch, ic.q = ic.q, batch[:0]
+		ic.qBytes = 0
+		closed, reason := ic.closed, ic.reason
+		ic.mu.Unlock()
+		for i, f := range batch {
+			if err := ic.c.WriteRaw(f); err != nil {
+				ic.closeWith("")
+				return
+			}
+			batch[i] = nil
+		}
+		if closed {
+			if reason != "" {
+				ic.c.SetWriteDeadline(time.Now().Add(byeTimeout))
+				ic.c.Write(ipc.ServerMsg{Kind: ipc.KindBye, Bye: reason})
+			}
+			return
+		}
+	}
+}
