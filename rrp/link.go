@@ -1,0 +1,178 @@
+package rrp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// batchConn reads and writes datagrams in batches (recvmmsg/sendmmsg on
+// Linux). ipv4.PacketConn and ipv6.PacketConn both implement it.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// link is one network: its sockets, resolved peers, state and counters.
+type link struct {
+	idx  int
+	spec linkSpec
+
+	conn *net.UDPConn // bound to spec.bind; sends everything, receives UDPU
+	pc   batchConn
+	// UDP links: the socket bound to the group address.
+	mconn *net.UDPConn
+	mpc   batchConn
+
+	group     *net.UDPAddr
+	peerAddrs map[NodeID]*net.UDPAddr
+	hbSeq     atomic.Uint64
+	fault     atomic.Pointer[Fault]
+	counters  linkCounters
+}
+
+func (l *link) multicast() bool { return l.spec.transport == UDP }
+
+func wrapBatch(c *net.UDPConn, v6 bool) batchConn {
+	if v6 {
+		return ipv6.NewPacketConn(c)
+	}
+	return ipv4.NewPacketConn(c)
+}
+
+// open creates the link's sockets. It must run in the network namespace
+// the link belongs to; nothing after it depends on the namespace.
+func (l *link) open(sockBuf int) error {
+	s := &l.spec
+	network := "udp4"
+	if s.v6() {
+		network = "udp6"
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(s.bind))
+	if err != nil {
+		return fmt.Errorf("rrp: link %d: bind %v: %w", l.idx, s.bind, err)
+	}
+	l.conn = conn
+	setBuffers(conn, sockBuf)
+	l.pc = wrapBatch(conn, s.v6())
+	l.peerAddrs = map[NodeID]*net.UDPAddr{}
+	for id, a := range s.peers {
+		l.peerAddrs[id] = net.UDPAddrFromAddrPort(a)
+	}
+	if !l.multicast() {
+		return nil
+	}
+	ifi, err := interfaceWithAddr(s.bind.Addr())
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("rrp: link %d: %w", l.idx, err)
+	}
+	l.group = net.UDPAddrFromAddrPort(s.group)
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			if serr == nil && !s.v6() {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	mc, err := lc.ListenPacket(context.Background(), network, s.group.String())
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("rrp: link %d: bind multicast group %v: %w", l.idx, s.group, err)
+	}
+	l.mconn = mc.(*net.UDPConn)
+	setBuffers(l.mconn, sockBuf)
+	gaddr := &net.UDPAddr{IP: s.group.Addr().AsSlice()}
+	if s.v6() {
+		p := ipv6.NewPacketConn(l.mconn)
+		err = p.JoinGroup(ifi, gaddr)
+		l.mpc = p
+		if err == nil {
+			sp := ipv6.NewPacketConn(conn)
+			err = firstErr(sp.SetMulticastInterface(ifi), sp.SetMulticastHopLimit(s.ttl), sp.SetMulticastLoopback(true))
+		}
+	} else {
+		p := ipv4.NewPacketConn(l.mconn)
+		err = p.JoinGroup(ifi, gaddr)
+		l.mpc = p
+		if err == nil {
+			sp := ipv4.NewPacketConn(conn)
+			err = firstErr(sp.SetMulticastInterface(ifi), sp.SetMulticastTTL(s.ttl), sp.SetMulticastLoopback(true))
+		}
+	}
+	if err != nil {
+		conn.Close()
+		l.mconn.Close()
+		return fmt.Errorf("rrp: link %d: multicast setup on %s: %w", l.idx, ifi.Name, err)
+	}
+	return nil
+}
+
+func (l *link) close() {
+	if l.conn != nil {
+		l.conn.Close()
+	}
+	if l.mconn != nil {
+		l.mconn.Close()
+	}
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// setBuffers asks for large socket buffers, beyond rmem_max/wmem_max when
+// privileged; failures only cost performance.
+func setBuffers(c *net.UDPConn, size int) {
+	rc, err := c.SyscallConn()
+	if err == nil {
+		rc.Control(func(fd uintptr) {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+			}
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size) != nil {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, size)
+			}
+		})
+	}
+}
+
+// interfaceWithAddr finds the interface that has address a.
+func interfaceWithAddr(a netip.Addr) (*net.Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	for i := range ifs {
+		addrs, err := ifs[i].Addrs()
+		if err != nil {
+			continue
+		}
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok {
+				if x, ok := netip.AddrFromSlice(ipn.IP); ok && x.Unmap() == a {
+					return &ifs[i], nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("no interface has address %v (a multicast link needs a specific bind address)", a)
+}
