@@ -76,27 +76,36 @@ func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.listen(maxMsg); err != nil {
+		d.net.Close()
+		return nil, err
+	}
+	log.Info("totemd starting", "version", Version, "socket", cfg.IPC.Socket, "ring_seq", ecfg.RingSeq,
+		"token", ecfg.RuntimeToken(), "consensus", ecfg.Consensus, "nodes", len(cfg.Nodes))
+	return d, nil
+}
+
+// listen opens the IPC socket; clients may send up to maxMsg bytes.
+func (d *Daemon) listen(maxMsg int) error {
+	cfg := &d.cfg
 	ln, err := listenUnix(cfg.IPC.Socket)
 	if err != nil {
-		d.net.Close()
-		return nil, fmt.Errorf("ipc socket: %w", err)
+		return fmt.Errorf("ipc socket: %w", err)
 	}
 	d.ipcIn = make(chan loopInput, 1024)
 	d.srv = &ipcServer{
-		log:    log,
+		log:    d.log,
 		ln:     ln,
 		path:   cfg.IPC.Socket,
 		policy: AccessPolicy{OwnerUID: uint32(os.Geteuid()), UIDs: cfg.IPC.AllowUIDs, GIDs: cfg.IPC.AllowGIDs},
-		nodeID: id,
+		nodeID: uint32(d.nodeID),
 		maxMsg: maxMsg,
 		qMsgs:  cfg.IPC.QueueMessages,
 		qBytes: cfg.IPC.QueueBytes,
 		in:     d.ipcIn,
 		conns:  map[uint64]*ipcConn{},
 	}
-	log.Info("totemd starting", "version", Version, "socket", cfg.IPC.Socket, "ring_seq", ecfg.RingSeq,
-		"token", ecfg.RuntimeToken(), "consensus", ecfg.Consensus, "nodes", len(cfg.Nodes))
-	return d, nil
+	return nil
 }
 
 // NodeID returns the node's ID.

@@ -1,0 +1,46 @@
+// Package client is the Go library for totemd's closed process groups:
+// processes join named groups and multicast messages to them; every member
+// receives the same messages and membership changes in the same order.
+//
+// The whole API in one screen:
+//
+//	h, err := client.Connect(ctx, client.Options{})  // $TOTEMD_SOCKET or /run/totemd/totemd.sock
+//	defer h.Close()
+//	h.NodeID(); h.PID(); h.MaxMessageSize()           // local node, our pid as the daemon sees it, size limit
+//
+//	err = h.Join(ctx, "locks")                        // join a group (ErrExists if already joined)
+//	err = h.Send(ctx, "locks", data, client.Agreed)   // multicast; blocks while the ring is busy
+//	err = h.TrySend(ctx, "locks", data, client.Safe)  // or returns ErrTryAgain at once
+//	for ev := range h.Events() {                      // closed when the connection ends; then h.Err()
+//		switch ev := ev.(type) {
+//		case *client.Message:    // ev.Group, ev.NodeID, ev.PID, ev.Guarantee, ev.Data
+//		case *client.ConfChange: // ev.Group, ev.Members, ev.Joined, ev.Left (Member.Reason)
+//		}
+//	}
+//	members, err := h.Members(ctx, "locks")           // current view of a group
+//	groups, err := h.Groups(ctx)                      // every group in the cluster, with members
+//	st, err := h.Status(ctx)                          // node, ring, members, links
+//	stats, err := h.Stats(ctx)                        // counters by name
+//	err = h.Leave(ctx, "locks")
+//
+// Delivery guarantees: Agreed delivers every message in the same total
+// order on every member; Safe delivers a message only once every node of
+// the ring has it. Your own messages come back to you in that order too.
+//
+// Back-pressure: when the ring or the daemon cannot take more, the daemon
+// answers try-again. Send then waits and retries until ctx is done, so a
+// sender that outruns the ring blocks; TrySend returns ErrTryAgain instead.
+// Messages larger than MaxMessageSize (at least 1 MiB) are refused with a
+// *TooBigError that names the limit.
+//
+// Events must be read: deliveries wait in the handle (up to
+// Options.MaxPendingEvents) and, beyond that, the handle closes with
+// ErrEventOverflow rather than stall the daemon. A lost daemon connection
+// closes Events and fails every call with a *DisconnectedError (matching
+// ErrDisconnected) that gives the daemon's reason when it sent one; calls
+// never hang on a dead daemon.
+//
+// Several handles may be open in one process; each is an independent
+// member (same node and pid, distinct connections). A Handle is safe for
+// concurrent use.
+package client
