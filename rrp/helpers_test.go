@@ -79,6 +79,7 @@ func loopbackConfigs(t testing.TB, host string, n, links int) []Config {
 			Key:               testKey,
 			HeartbeatInterval: 10 * time.Millisecond,
 			LinkTimeout:       60 * time.Millisecond,
+			Logger:            slog.New(slog.DiscardHandler),
 		}
 		for l := 0; l < links; l++ {
 			c.Links = append(c.Links, LinkConfig{Transport: UDPU})
@@ -176,3 +177,5 @@ func drain(tr *Transport, stop <-chan struct{}) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+var discardLogger = slog.New(slog.DiscardHandler)
