@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -177,13 +178,15 @@ func (d *Duration) Type() string { return "duration" }
 // with every non-zero option applied.
 func (c *Config) EngineConfig(id uint32) (totem.Config, error) {
 	var e totem.Config
+	var perr error
 	switch c.Totem.Profile {
 	case "", "default":
 		e = totem.Config{NodeID: totem.NodeID(id)}
 	case "fast":
 		e = totem.FastConfig(totem.NodeID(id))
 	default:
-		return e, fmt.Errorf("unknown profile %q", c.Totem.Profile)
+		perr = fmt.Errorf("unknown profile %q", c.Totem.Profile)
+		e = totem.Config{NodeID: totem.NodeID(id)}
 	}
 	o := c.Totem
 	setD := func(dst *time.Duration, v Duration) {
@@ -222,7 +225,7 @@ func (c *Config) EngineConfig(id uint32) (totem.Config, error) {
 		}
 	}
 	e = e.WithDefaults()
-	return e, e.Validate()
+	return e, errors.Join(perr, e.Validate())
 }
 
 // NodeAddr is a resolved node address on one link.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/totem-gcs/totem/cpg"
 	"github.com/totem-gcs/totem/ipc"
+	"github.com/totem-gcs/totem/rrp"
 	"github.com/totem-gcs/totem/totem"
 )
 
@@ -33,7 +34,7 @@ type Daemon struct {
 	node  engine
 	cpg   groupService
 	net   network
-	netIn <-chan []inFrame
+	netIn <-chan []rrp.Received
 	state *stateStore
 	srv   *ipcServer
 	ipcIn chan loopInput
@@ -178,9 +179,9 @@ func (d *Daemon) loop(ctx context.Context) (err error) {
 	}
 }
 
-func (d *Daemon) stepFrames(batch []inFrame) {
+func (d *Daemon) stepFrames(batch []rrp.Received) {
 	for _, f := range batch {
-		if err := d.node.Step(f.Data); err != nil {
+		if err := d.node.Step(f.Frame); err != nil {
 			d.stepErrors++
 			d.log.Debug("frame dropped by engine", "from", f.From, "link", f.Link, "err", err)
 		}
@@ -201,11 +202,9 @@ func (d *Daemon) drain() time.Duration {
 				d.log.Error("cannot persist the ring sequence", "seq", rd.RingSeq, "err", err)
 			}
 		}
-		for _, f := range rd.Frames {
-			if err := d.net.Send(f.To, f.Data); err != nil {
-				d.sendErrors++
-				d.log.Debug("send", "to", f.To, "err", err)
-			}
+		if err := d.net.SendBatch(rrpFrames(rd.Frames)); err != nil {
+			d.sendErrors++
+			d.log.Debug("send", "err", err)
 		}
 		for _, dl := range rd.Deliveries {
 			if c := dl.Config; c != nil && c.Kind == totem.Regular {
@@ -419,9 +418,7 @@ func (d *Daemon) shutdown(now func() time.Duration, graceful bool) {
 			if rd.RingSeq != 0 {
 				d.state.Save(rd.RingSeq)
 			}
-			for _, f := range rd.Frames {
-				d.net.Send(f.To, f.Data)
-			}
+			d.net.SendBatch(rrpFrames(rd.Frames))
 		}
 		d.log.Info("left the ring")
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/totem-gcs/totem/cpg"
+	"github.com/totem-gcs/totem/rrp"
 	"github.com/totem-gcs/totem/totem"
 )
 
@@ -19,7 +20,10 @@ type engine interface {
 	Stats() totem.Stats
 }
 
-var _ engine = (*totem.Node)(nil)
+var (
+	_ engine       = (*totem.Node)(nil)
+	_ groupService = (*cpg.Service)(nil)
+)
 
 // groupService is the part of *cpg.Service the event loop drives.
 type groupService interface {
@@ -35,18 +39,11 @@ type groupService interface {
 	Stats() cpg.Stats
 }
 
-// inFrame is one frame received from the network.
-type inFrame struct {
-	From totem.NodeID
-	Link int
-	Data []byte
-}
-
-// network is the part of the transport the event loop uses: Send never
+// network is the part of the transport the event loop uses: SendBatch never
 // blocks for long; received frames come through the channel given at
 // construction.
 type network interface {
-	Send(to totem.NodeID, frame []byte) error
+	SendBatch(frames []rrp.Frame) error
 	Links() []linkState
 	Counters() map[string]uint64
 	Close() error

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/totem-gcs/totem/cpg"
+	"github.com/totem-gcs/totem/rrp"
 	"github.com/totem-gcs/totem/totem"
 )
 
@@ -141,7 +142,7 @@ func (g *instantGroups) Stats() cpg.Stats                 { return cpg.Stats{} }
 
 type nullNet struct{}
 
-func (nullNet) Send(totem.NodeID, []byte) error { return nil }
+func (nullNet) SendBatch([]rrp.Frame) error { return nil }
 func (nullNet) Links() []linkState {
 	return []linkState{{Node: 1, Link: 0, Addr: "127.0.0.1:5405", State: "local"}}
 }
@@ -190,7 +191,7 @@ func startLoneSocket(t *testing.T, path string, maxMsg int, opts IPCOptions, set
 		f(g)
 	}
 	d := &Daemon{cfg: cfg, nodeID: 1, log: log, conns: map[cpg.ConnID]*ipcConn{}, stopped: make(chan struct{}),
-		node: &loneNode{}, cpg: g, net: nullNet{}, netIn: make(chan []inFrame)}
+		node: &loneNode{}, cpg: g, net: nullNet{}, netIn: make(chan []rrp.Received)}
 	var err error
 	if d.state, err = openState(cfg.StateDir); err != nil {
 		t.Fatal(err)

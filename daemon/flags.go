@@ -16,7 +16,7 @@ func BindFlags(fs *pflag.FlagSet, cfg *Config) {
 	u32(&cfg.NodeID, "nodeid", "this node's ID (0: match this host's addresses against the node list)")
 	fs.StringVar(&cfg.ClusterName, "cluster-name", cfg.ClusterName, "cluster name, for status displays")
 	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory of the ring-sequence state file")
-	fs.StringVar(&cfg.KeyFile, "keyfile", cfg.KeyFile, "cluster key file (made by `totemctl keygen`)")
+	fs.StringVar(&cfg.KeyFile, "keyfile", cfg.KeyFile, "cluster key file (made by: totemctl keygen)")
 	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, `"udpu" (unicast) or "udp" (multicast)`)
 	fs.StringVar(&cfg.LinkMode, "link-mode", cfg.LinkMode, `"passive" or "active" redundant links`)
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "UDP port of node addresses given without one")
