@@ -66,7 +66,7 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, &DisconnectedError{Err: fmt.Errorf("cannot connect to totemd at %s (is it running? set %s to use another socket): %w", path, ipc.SocketEnv, err)}
+		return nil, &DisconnectedError{Connecting: true, Err: fmt.Errorf("cannot connect to totemd at %s (is it running? set %s to use another socket): %w", path, ipc.SocketEnv, err)}
 	}
 	// Accept the largest frame a daemon could send before we know its limit.
 	c := ipc.NewConn(nc, 64<<20)
@@ -92,13 +92,13 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 		if werr != nil {
 			err = werr
 		}
-		return fail(&DisconnectedError{Err: fmt.Errorf("handshake: %w", err)})
+		return fail(&DisconnectedError{Connecting: true, Err: fmt.Errorf("handshake with totemd at %s: %w", path, err)})
 	}
 	switch {
 	case m.Kind == ipc.KindBye:
-		return fail(&DisconnectedError{Reason: m.Bye})
+		return fail(&DisconnectedError{Connecting: true, Reason: m.Bye})
 	case m.Kind != ipc.KindWelcome || m.Welcome == nil:
-		return fail(&DisconnectedError{Err: fmt.Errorf("handshake: unexpected message kind %d", m.Kind)})
+		return fail(&DisconnectedError{Connecting: true, Err: fmt.Errorf("handshake with totemd at %s: unexpected message kind %d", path, m.Kind)})
 	}
 	if !stop() {
 		return fail(ctx.Err())

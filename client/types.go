@@ -134,10 +134,16 @@ func (e *TooBigError) Is(t error) bool { return t == ErrTooBig }
 type DisconnectedError struct {
 	Reason string // from the daemon; empty when it just went away
 	Err    error  // the I/O error seen, if any
+	// Connecting is set when the connection was never established.
+	Connecting bool
 }
 
 func (e *DisconnectedError) Error() string {
 	switch {
+	case e.Connecting && e.Reason != "":
+		return "totem: totemd refused the connection: " + e.Reason
+	case e.Connecting:
+		return "totem: " + e.Err.Error()
 	case e.Reason != "":
 		return "totem: disconnected by totemd: " + e.Reason
 	case e.Err != nil:
