@@ -169,12 +169,12 @@ func (r *fakeRing) partition(comps ...[]totem.NodeID) {
 				n.queue = n.queue[k:]
 			}
 			b := broadcast[oi]
-			r.rng.Shuffle(len(b), func(i, j int) { b[i], b[j] = b[j], b[i] })
-			// Restore per-sender order (FIFO) after the shuffle.
 			bySender := make(map[totem.NodeID][]proposal)
 			for _, x := range b {
 				bySender[x.from] = append(bySender[x.from], x.p)
 			}
+			r.rng.Shuffle(len(b), func(i, j int) { b[i], b[j] = b[j], b[i] })
+			// Restore per-sender order (FIFO) after the shuffle.
 			for i := range b {
 				b[i].p = bySender[b[i].from][0]
 				bySender[b[i].from] = bySender[b[i].from][1:]

@@ -54,6 +54,10 @@ type Service struct {
 
 	ring     RingInfo
 	haveRing bool
+	// inTrans is set between a transitional configuration (trans) and the
+	// next regular one: messages from nodes outside trans are ignored then.
+	inTrans bool
+	trans   totem.NodeSet
 
 	// groups is the agreed view: group name -> members sorted by node, pid.
 	groups map[string][]Member
@@ -360,11 +364,20 @@ func (s *Service) message(d totem.Delivery) {
 
 // apply acts on a data or control message at its place in the order.
 func (s *Service) apply(sender totem.NodeID, g totem.Guarantee, m message) {
+	if s.inTrans && !s.trans.Contains(sender) {
+		// An old-ring message from a node that did not move on with us:
+		// its members are gone from our views already.
+		s.stats.FromDeparted++
+		return
+	}
 	switch m.Type {
 	case msgData:
 		members := s.groups[m.Group]
 		if !containsMember(members, Member{Node: sender, Pid: m.Pid}) {
 			s.stats.NotMember++
+			if sender == s.local {
+				s.undelivered(m)
+			}
 			return
 		}
 		for _, r := range s.localRecipients(m.Group, members) {
@@ -516,4 +529,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// undelivered tells the local sender of m, if its connection is alive,
+// that m was not delivered.
+func (s *Service) undelivered(m message) {
+	if r := s.records[memberKey{m.Group, m.Pid}]; r != nil && !r.gone {
+		s.events = append(s.events, Undelivered{Conn: r.conn, Group: m.Group, Pid: m.Pid, Data: m.Data})
+	}
 }

@@ -106,10 +106,14 @@ type RingChange struct {
 }
 
 // Undelivered tells the local connection Conn that one of its messages was
-// discarded: it was delivered while a sync was in progress and another
+// discarded on this node (and on every node in the same configuration):
+// either it reached the ring while a sync was in progress and another
 // configuration change cut that sync short, so it could not be delivered
-// in a view every node agrees on. Other partitions may have delivered it.
-// The client may send it again; a daemon may also ignore this event.
+// in a view every node agrees on, or the sender was no longer in the
+// group's view where the message was ordered (it left, or its membership
+// was withdrawn by such a cut-short sync). Other partitions may have
+// delivered it. The client may send it again; a daemon may also ignore
+// this event.
 type Undelivered struct {
 	Conn  ConnID
 	Group string
@@ -195,6 +199,7 @@ type Stats struct {
 	NotMember        uint64 // data messages dropped: sender not in the group's view
 	StaleSync        uint64 // sync announcements for another ring, ignored
 	Ignored          uint64 // control operations that changed nothing (duplicate join, leave of a non-member)
+	FromDeparted     uint64 // old-ring messages from nodes that left, delivered in a transitional configuration, ignored
 	Syncs            uint64 // syncs completed with every announcement
 	PartialSyncs     uint64 // syncs cut short by another configuration
 	Discarded        uint64 // data messages held back by a sync cut short, discarded
