@@ -61,7 +61,21 @@ type Config struct {
 	// Nodes is the number of configured nodes, used only for
 	// TokenCoefficient. Zero means two.
 	Nodes int
+
+	// Break deliberately breaks one rule of the protocol, so that tests can
+	// show the simulator's checker catches it: BreakSafeEarly or
+	// BreakSkipRecovery. Never set it outside tests.
+	Break string
 }
+
+// Rules Config.Break can break.
+const (
+	// BreakSafeEarly delivers safe messages as soon as agreed ones.
+	BreakSafeEarly = "safe-early"
+	// BreakSkipRecovery installs new rings without rebroadcasting old-ring
+	// messages.
+	BreakSkipRecovery = "skip-recovery"
+)
 
 // Defaults mirror Corosync's totem section, so that a cluster behaves as
 // its operators expect. FastConfig is the LAN profile.
@@ -191,6 +205,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageSize < 1 || c.MaxQueueBytes < c.MaxMessageSize {
 		errs = append(errs, fmt.Errorf("max queue bytes (%d) must hold at least one message of max size (%d)", c.MaxQueueBytes, c.MaxMessageSize))
+	}
+	switch c.Break {
+	case "", BreakSafeEarly, BreakSkipRecovery:
+	default:
+		errs = append(errs, fmt.Errorf("unknown rule to break %q", c.Break))
 	}
 	return errors.Join(errs...)
 }

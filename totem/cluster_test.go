@@ -1,0 +1,311 @@
+package totem
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// testCluster runs nodes over a perfect in-memory network with a fixed
+// delay, in virtual time. The simulator in package sim does the real fault
+// testing; this harness serves unit tests and benchmarks.
+type testCluster struct {
+	t     testing.TB
+	now   time.Duration
+	nodes map[NodeID]*Node
+	down  map[NodeID]bool
+	cut   func(from, to NodeID) bool
+	wire  []inflight
+	logs  map[NodeID][]Delivery
+	delay time.Duration
+	keep  bool // keep delivery logs
+}
+
+type inflight struct {
+	at       time.Duration
+	from, to NodeID
+	data     []byte
+}
+
+func newTestCluster(t testing.TB, n int, cfg func(NodeID) Config) *testCluster {
+	c := &testCluster{t: t, nodes: map[NodeID]*Node{}, down: map[NodeID]bool{}, logs: map[NodeID][]Delivery{}, delay: 50 * time.Microsecond, keep: true}
+	for i := 1; i <= n; i++ {
+		c.add(NodeID(i), cfg)
+	}
+	return c
+}
+
+func (c *testCluster) add(id NodeID, cfg func(NodeID) Config) {
+	nd, err := NewNode(cfg(id))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[id] = nd
+	delete(c.down, id)
+	nd.Tick(c.now)
+	c.collect(id)
+}
+
+func (c *testCluster) ids() []NodeID {
+	var ids []NodeID
+	for id := range c.nodes {
+		if !c.down[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (c *testCluster) collect(id NodeID) {
+	rd := c.nodes[id].Ready()
+	if c.keep {
+		c.logs[id] = append(c.logs[id], rd.Deliveries...)
+	}
+	for _, f := range rd.Frames {
+		for _, to := range c.ids() {
+			if to == id || (f.To != 0 && f.To != to) || (c.cut != nil && c.cut(id, to)) {
+				continue
+			}
+			c.wire = append(c.wire, inflight{at: c.now + c.delay, from: id, to: to, data: slices.Clone(f.Data)})
+		}
+	}
+}
+
+// run advances virtual time by d, delivering frames and firing deadlines.
+func (c *testCluster) run(d time.Duration) {
+	end := c.now + d
+	for c.now < end {
+		next := end
+		for _, id := range c.ids() {
+			next = min(next, c.nodes[id].deadline())
+		}
+		for _, f := range c.wire {
+			next = min(next, f.at)
+		}
+		if next > c.now {
+			c.now = next
+		}
+		var due []inflight
+		rest := c.wire[:0]
+		for _, f := range c.wire {
+			if f.at <= c.now {
+				due = append(due, f)
+			} else {
+				rest = append(rest, f)
+			}
+		}
+		c.wire = rest
+		for _, f := range due {
+			if c.down[f.to] {
+				continue
+			}
+			n := c.nodes[f.to]
+			n.Tick(c.now)
+			if err := n.Step(f.data); err != nil {
+				c.t.Fatalf("node %d: %v", f.to, err)
+			}
+			c.collect(f.to)
+		}
+		for _, id := range c.ids() {
+			c.nodes[id].Tick(c.now)
+			c.collect(id)
+		}
+	}
+}
+
+func (c *testCluster) messages(id NodeID) [][]byte {
+	var out [][]byte
+	for _, d := range c.logs[id] {
+		if d.Config == nil {
+			out = append(out, d.Payload)
+		}
+	}
+	return out
+}
+
+func (c *testCluster) lastRegular(id NodeID) *ConfigChange {
+	for i := len(c.logs[id]) - 1; i >= 0; i-- {
+		if cc := c.logs[id][i].Config; cc != nil && cc.Kind == Regular {
+			return cc
+		}
+	}
+	return nil
+}
+
+func msg(from NodeID, i int, size int) []byte {
+	b := make([]byte, max(size, 8))
+	binary.BigEndian.PutUint32(b, uint32(from))
+	binary.BigEndian.PutUint32(b[4:], uint32(i))
+	for j := 8; j < len(b); j++ {
+		b[j] = byte(j * int(from))
+	}
+	return b
+}
+
+func fastTest(id NodeID) Config { return FastConfig(id) }
+
+func TestRingForms(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(500 * time.Millisecond)
+	for _, id := range c.ids() {
+		st := c.nodes[id].Status()
+		if st.State != Operational || !st.Members.Equal(NodeSet{1, 2, 3}) {
+			t.Fatalf("node %d: %+v", id, st)
+		}
+		if cc := c.lastRegular(id); cc == nil || cc.Ring != st.Ring {
+			t.Fatalf("node %d: last regular configuration %+v, status ring %v", id, cc, st.Ring)
+		}
+	}
+}
+
+func TestAgreedAndSafeOrder(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(300 * time.Millisecond)
+	want := 0
+	for i := 0; i < 200; i++ {
+		for _, id := range c.ids() {
+			g := Agreed
+			if i%3 == 0 {
+				g = Safe
+			}
+			if err := c.nodes[id].Propose(msg(id, i, 10+i*37%3000), g); err != nil {
+				t.Fatal(err)
+			}
+			want++
+		}
+		c.run(time.Millisecond)
+	}
+	c.run(500 * time.Millisecond)
+	ref := c.messages(1)
+	if len(ref) != want {
+		t.Fatalf("node 1 delivered %d messages, want %d", len(ref), want)
+	}
+	for _, id := range c.ids()[1:] {
+		got := c.messages(id)
+		if len(got) != len(ref) {
+			t.Fatalf("node %d delivered %d, node 1 %d", id, len(got), len(ref))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], ref[i]) {
+				t.Fatalf("node %d message %d differs", id, i)
+			}
+		}
+	}
+}
+
+func TestLargeMessageFragmented(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(300 * time.Millisecond)
+	big := msg(2, 1, 1<<20)
+	if err := c.nodes[2].Propose(big, Safe); err != nil {
+		t.Fatal(err)
+	}
+	c.run(2 * time.Second)
+	for _, id := range c.ids() {
+		got := c.messages(id)
+		if len(got) != 1 || !bytes.Equal(got[0], big) {
+			t.Fatalf("node %d: %d messages", id, len(got))
+		}
+	}
+	if c.nodes[2].Stats().Fragmented != 1 {
+		t.Fatalf("fragmented = %d", c.nodes[2].Stats().Fragmented)
+	}
+}
+
+func TestNodeFailureFormsNewRing(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(300 * time.Millisecond)
+	for i := 0; i < 50; i++ {
+		c.nodes[1].Propose(msg(1, i, 100), Agreed)
+	}
+	c.run(5 * time.Millisecond)
+	c.down[3] = true
+	c.run(time.Second)
+	for _, id := range []NodeID{1, 2} {
+		cc := c.lastRegular(id)
+		if cc == nil || !cc.Members.Equal(NodeSet{1, 2}) || !cc.Left.Equal(NodeSet{3}) {
+			t.Fatalf("node %d: %+v", id, cc)
+		}
+		if got := len(c.messages(id)); got != 50 {
+			t.Fatalf("node %d delivered %d of 50", id, got)
+		}
+	}
+	// It comes back and the ring merges.
+	c.add(3, fastTest)
+	c.run(time.Second)
+	for _, id := range c.ids() {
+		if cc := c.lastRegular(id); cc == nil || !cc.Members.Equal(NodeSet{1, 2, 3}) {
+			t.Fatalf("after restart node %d: %+v", id, cc)
+		}
+	}
+}
+
+func TestPartitionHeals(t *testing.T) {
+	c := newTestCluster(t, 4, fastTest)
+	c.run(300 * time.Millisecond)
+	side := func(id NodeID) int { return int(id+1) / 2 } // {1,2} {3,4}... id 1→1, 2→1, 3→2, 4→2
+	c.cut = func(a, b NodeID) bool { return side(a) != side(b) }
+	c.run(time.Second)
+	for _, id := range c.ids() {
+		cc := c.lastRegular(id)
+		if cc == nil || len(cc.Members) != 2 {
+			t.Fatalf("partitioned node %d: %+v", id, cc)
+		}
+	}
+	c.cut = nil
+	c.run(time.Second)
+	for _, id := range c.ids() {
+		if cc := c.lastRegular(id); cc == nil || len(cc.Members) != 4 {
+			t.Fatalf("healed node %d: %+v", id, cc)
+		}
+	}
+}
+
+func TestGracefulLeave(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(300 * time.Millisecond)
+	start := c.now
+	c.nodes[3].Leave()
+	c.collect(3)
+	c.down[3] = true
+	// Peers must see the leave well before a token timeout plus consensus.
+	c.run(40 * time.Millisecond)
+	for _, id := range []NodeID{1, 2} {
+		cc := c.lastRegular(id)
+		if cc == nil || !cc.Members.Equal(NodeSet{1, 2}) {
+			t.Fatalf("node %d after %v: %+v", id, c.now-start, cc)
+		}
+	}
+}
+
+func TestBackpressureAndTooBig(t *testing.T) {
+	cfg := FastConfig(1)
+	cfg.MaxQueueBytes = 1 << 20
+	n, _ := NewNode(cfg)
+	if err := n.Propose(make([]byte, 1<<20+1), Agreed); err != ErrTooBig {
+		t.Fatalf("oversize: %v", err)
+	}
+	if err := n.Propose(make([]byte, 1<<20), Agreed); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Propose(make([]byte, 1), Agreed); err != ErrBackpressure {
+		t.Fatalf("full queue: %v", err)
+	}
+}
+
+func TestSingleNodeRing(t *testing.T) {
+	c := newTestCluster(t, 1, fastTest)
+	c.run(300 * time.Millisecond)
+	for i := 0; i < 100; i++ {
+		c.nodes[1].Propose(msg(1, i, 2000), Safe)
+	}
+	c.run(100 * time.Millisecond)
+	if got := len(c.messages(1)); got != 100 {
+		t.Fatalf("delivered %d of 100", got)
+	}
+	_ = fmt.Sprint()
+}
