@@ -77,8 +77,8 @@ func loopbackConfigs(t testing.TB, host string, n, links int) []Config {
 			Nodes:             nodes,
 			Mode:              Passive,
 			Key:               testKey,
-			HeartbeatInterval: 10 * time.Millisecond,
-			LinkTimeout:       60 * time.Millisecond,
+			HeartbeatInterval: 20 * time.Millisecond,
+			LinkTimeout:       300 * time.Millisecond,
 			Logger:            slog.New(slog.DiscardHandler),
 		}
 		for l := 0; l < links; l++ {

@@ -1,12 +1,11 @@
 package rrp
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -75,25 +74,12 @@ func (l *link) open(sockBuf int) error {
 		return fmt.Errorf("rrp: link %d: %w", l.idx, err)
 	}
 	l.group = net.UDPAddrFromAddrPort(s.group)
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-			if serr == nil && !s.v6() {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	mc, err := lc.ListenPacket(context.Background(), network, s.group.String())
+	mc, err := listenGroup(s.group, s.v6())
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("rrp: link %d: bind multicast group %v: %w", l.idx, s.group, err)
 	}
-	l.mconn = mc.(*net.UDPConn)
+	l.mconn = mc
 	setBuffers(l.mconn, sockBuf)
 	gaddr := &net.UDPAddr{IP: s.group.Addr().AsSlice()}
 	if s.v6() {
@@ -153,6 +139,43 @@ func setBuffers(c *net.UDPConn, size int) {
 			}
 		})
 	}
+}
+
+// listenGroup opens a UDP socket bound to the multicast group address
+// itself, so that it receives only that group's datagrams. (net.ListenUDP
+// would bind the wildcard address instead, clashing with the link's
+// unicast socket and receiving every datagram sent to the port.)
+func listenGroup(group netip.AddrPort, v6 bool) (*net.UDPConn, error) {
+	family := unix.AF_INET
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(group.Port()), Addr: group.Addr().As4()}
+	if v6 {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(group.Port()), Addr: group.Addr().As16()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setsockopt", err)
+	}
+	if !v6 {
+		// Only the groups joined on this socket, not every group joined
+		// on the host.
+		unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("bind", err)
+	}
+	f := os.NewFile(uintptr(fd), "rrp-mcast")
+	defer f.Close()
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
 }
 
 // interfaceWithAddr finds the interface that has address a.

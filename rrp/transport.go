@@ -343,6 +343,9 @@ func (t *Transport) writeMsgs(l *link, msgs []ipv4.Message, hbs []bool) {
 	c := &l.counters
 	for i := 0; i < len(msgs); {
 		n, err := l.pc.WriteBatch(msgs[i:], 0)
+		if n < 0 {
+			n = 0 // the batch calls return -1 with an error
+		}
 		for k := i; k < i+n; k++ {
 			if hbs[k] {
 				c.hbSent.Add(1)
