@@ -255,12 +255,14 @@ func (t *Transport) build(sb *sendBuf, kr *keyring, typ PacketType, to NodeID, l
 type sendBuf struct {
 	nonces nonceSource
 	chunk  []byte
+	total  int // bytes handed out by alloc since the last flush
 	q      [MaxLinks]sendQueue
 	body   []byte
 	hbe    [MaxLinks][]HeartbeatEntry
 }
 
 func (sb *sendBuf) alloc(n int) []byte {
+	sb.total += n
 	if cap(sb.chunk)-len(sb.chunk) < n {
 		sb.chunk = make([]byte, 0, max(64<<10, n))
 	}
@@ -301,7 +303,12 @@ func (t *Transport) flush(sb *sendBuf) {
 		}
 		q.n = 0
 	}
+	// Keep one chunk big enough for a round like this one (up to 4 MiB).
+	if sb.total > cap(sb.chunk) && sb.total <= 4<<20 {
+		sb.chunk = make([]byte, 0, sb.total)
+	}
 	sb.chunk = sb.chunk[:0]
+	sb.total = 0
 	t.sendPool.Put(sb)
 }
 
