@@ -22,6 +22,7 @@ type testCluster struct {
 	logs  map[NodeID][]Delivery
 	delay time.Duration
 	keep  bool // keep delivery logs
+	count map[NodeID]int
 }
 
 type inflight struct {
@@ -31,7 +32,7 @@ type inflight struct {
 }
 
 func newTestCluster(t testing.TB, n int, cfg func(NodeID) Config) *testCluster {
-	c := &testCluster{t: t, nodes: map[NodeID]*Node{}, down: map[NodeID]bool{}, logs: map[NodeID][]Delivery{}, delay: 50 * time.Microsecond, keep: true}
+	c := &testCluster{t: t, nodes: map[NodeID]*Node{}, down: map[NodeID]bool{}, logs: map[NodeID][]Delivery{}, count: map[NodeID]int{}, delay: 50 * time.Microsecond, keep: true}
 	for i := 1; i <= n; i++ {
 		c.add(NodeID(i), cfg)
 	}
@@ -65,12 +66,17 @@ func (c *testCluster) collect(id NodeID) {
 	if c.keep {
 		c.logs[id] = append(c.logs[id], rd.Deliveries...)
 	}
+	for _, d := range rd.Deliveries {
+		if d.Config == nil {
+			c.count[id]++
+		}
+	}
 	for _, f := range rd.Frames {
 		for _, to := range c.ids() {
 			if to == id || (f.To != 0 && f.To != to) || (c.cut != nil && c.cut(id, to)) {
 				continue
 			}
-			c.wire = append(c.wire, inflight{at: c.now + c.delay, from: id, to: to, data: slices.Clone(f.Data)})
+			c.wire = append(c.wire, inflight{at: c.now + c.delay, from: id, to: to, data: f.Data})
 		}
 	}
 }

@@ -122,7 +122,7 @@ func (n *Node) fireTimers() {
 			n.emit(n.lastSentTo, n.lastSent)
 			n.tokenRetransAt = now + n.cfg.TokenRetransmit()
 		}
-		if n.state == Operational && n.cur.id.Rep == n.id && len(n.cur.members) > 1 && now >= n.mergeAt {
+		if n.state == Operational && n.cur.id.Rep == n.id && now >= n.mergeAt {
 			n.broadcast((&MergeDetect{Sender: n.id, Ring: n.cur.id}).AppendTo(nil))
 			n.stats.MembMergeDetectTx++
 			n.mergeAt = now + n.cfg.Merge
@@ -268,7 +268,7 @@ func (n *Node) deadline() time.Duration {
 		if n.held != nil {
 			at(n.holdUntil)
 		}
-		if n.state == Operational && n.cur.id.Rep == n.id && len(n.cur.members) > 1 {
+		if n.state == Operational && n.cur.id.Rep == n.id {
 			at(n.mergeAt)
 		}
 	case Gather:

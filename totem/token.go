@@ -280,10 +280,9 @@ func (n *Node) onMcast(m *Mcast, raw []byte) {
 				}
 			}
 		}
-	case n.state == Operational && !n.cur.members.Contains(m.Sender):
-		// A node of another ring: the partition has healed.
-		n.enterGather(n.cur.members.Add(m.Sender), nil)
 	default:
+		// Frames of other rings: stale, or from a ring that will announce
+		// itself with a merge detect if it is alive.
 		n.stats.RxMsgDropped++
 	}
 }
