@@ -154,3 +154,31 @@ func TestReplayWindowModel(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendAndOpenPacket(t *testing.T) {
+	h := Header{Type: TypeFrame, From: 4, To: 0, Incarnation: 9, Seq: 3, Link: 1}
+	prefix := []byte("prefix")
+	pkt, err := AppendPacket(append([]byte(nil), prefix...), h, []byte("body"), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(pkt[:len(prefix)]) != "prefix" || len(pkt) != len(prefix)+Overhead+4 {
+		t.Fatalf("bad packet layout: %d bytes", len(pkt))
+	}
+	pkt = pkt[len(prefix):]
+	other := make([]byte, KeySize)
+	g, body, err := OpenPacket(pkt, other, testKey)
+	if err != nil || string(body) != "body" || g.From != 4 || g.Seq != 3 || !g.Encrypted() || g.KeyID != KeyID(testKey) {
+		t.Fatalf("OpenPacket = %+v %q %v", g, body, err)
+	}
+	if _, _, err := OpenPacket(pkt); !errors.Is(err, ErrEncrypted) {
+		t.Fatalf("no key: %v", err)
+	}
+	if _, _, err := OpenPacket(pkt, other); !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	clear, _ := AppendPacket(nil, h, []byte("plain"), nil)
+	if _, body, err := OpenPacket(clear); err != nil || string(body) != "plain" {
+		t.Fatalf("clear packet: %q %v", body, err)
+	}
+}

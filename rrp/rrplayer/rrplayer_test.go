@@ -1,0 +1,70 @@
+package rrplayer
+
+import (
+	"bytes"
+	"net"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/totem-gcs/totem/rrp"
+)
+
+// udpPacket wraps payload in Ethernet/IPv4/UDP headers.
+func udpPacket(t *testing.T, sport, dport int, payload []byte) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(198, 18, 0, 1), DstIP: net.IPv4(198, 18, 0, 2)}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	udp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestLayerDecodesAndOpens(t *testing.T) {
+	key := bytes.Repeat([]byte{3}, rrp.KeySize)
+	h := rrp.Header{Type: rrp.TypeFrame, From: 1, To: 2, Incarnation: 77, Seq: 5, Link: 1}
+	dgram, err := rrp.AppendPacket(nil, h, []byte("engine frame"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := gopacket.NewPacket(udpPacket(t, 40000, rrp.DefaultPort, dgram), layers.LinkTypeEthernet, gopacket.Default)
+	l, ok := pkt.Layer(LayerTypeRRP).(*RRP)
+	if !ok {
+		t.Fatalf("no rrp layer in %v", pkt)
+	}
+	if l.From != 1 || l.To != 2 || l.Seq != 5 || l.Link != 1 || !l.Encrypted() || len(l.Nonce) != rrp.NonceSize {
+		t.Fatalf("decoded %+v", l.Header)
+	}
+	if len(l.LayerContents()) != rrp.HeaderSize+rrp.NonceSize || len(l.LayerPayload()) != len("engine frame")+rrp.TagSize {
+		t.Fatal("contents/payload split wrong")
+	}
+	body, err := l.Open(key)
+	if err != nil || string(body) != "engine frame" {
+		t.Fatalf("Open = %q, %v", body, err)
+	}
+	if _, err := l.Open(bytes.Repeat([]byte{4}, rrp.KeySize)); err == nil {
+		t.Fatal("wrong key opened the datagram")
+	}
+
+	// Another port decodes only once registered.
+	pkt = gopacket.NewPacket(udpPacket(t, 7000, 7001, dgram), layers.LinkTypeEthernet, gopacket.Default)
+	if pkt.Layer(LayerTypeRRP) != nil {
+		t.Fatal("unregistered port decoded as rrp")
+	}
+	RegisterPort(7001)
+	pkt = gopacket.NewPacket(udpPacket(t, 7000, 7001, dgram), layers.LinkTypeEthernet, gopacket.Default)
+	if pkt.Layer(LayerTypeRRP) == nil {
+		t.Fatal("registered port not decoded as rrp")
+	}
+
+	// Garbage on the port is an error layer, not an rrp layer.
+	pkt = gopacket.NewPacket(udpPacket(t, 1, rrp.DefaultPort, []byte("garbage")), layers.LinkTypeEthernet, gopacket.Default)
+	if pkt.Layer(LayerTypeRRP) != nil || pkt.ErrorLayer() == nil {
+		t.Fatal("garbage decoded as rrp")
+	}
+}
