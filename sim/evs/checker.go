@@ -490,3 +490,7 @@ func setMinus(a, b []MsgID) []MsgID {
 	}
 	return out
 }
+
+// Report records a violation found by the harness itself (an engine
+// error, a run that never settled), stamped with the current time.
+func (c *Checker) Report(v Violation) { c.report(v) }

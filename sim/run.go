@@ -1,0 +1,632 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/totem-gcs/totem/membership"
+	"github.com/totem-gcs/totem/sim/evs"
+	"github.com/totem-gcs/totem/sim/netsim"
+	"github.com/totem-gcs/totem/sim/sched"
+	"github.com/totem-gcs/totem/totem"
+)
+
+type evKind uint8
+
+const (
+	evStart evKind = iota + 1
+	evTick
+	evFrame
+	evPropose
+	evFault
+	evRestart
+	evRestoreLoss
+	evCalm
+	evStopLoad
+	evSettleCheck
+	evEnd
+)
+
+type event struct {
+	kind evKind
+	node totem.NodeID
+	inc  uint32
+	gen  uint64
+	from totem.NodeID
+	data []byte
+}
+
+// node is the simulator's side of one node: its engine (nil while down),
+// its "disk" (the persisted ring sequence number) and its load.
+type node struct {
+	id      totem.NodeID
+	inc     uint32
+	started bool
+	eng     Engine
+	disk    uint64
+
+	tickSet bool
+	tickAt  time.Duration
+	tickGen uint64
+
+	pausedUntil time.Duration
+
+	nextSeq    uint64
+	pending    []byte
+	pendingID  evs.MsgID
+	pendingG   totem.Guarantee
+	proposed   int
+	selfDeliv  int
+	ringDeliv  int // messages delivered since the last regular configuration
+	loadActive bool
+}
+
+func (n *node) proc() evs.ProcID { return evs.ProcID{Node: n.id, Inc: n.inc} }
+func (n *node) up() bool         { return n.eng != nil }
+
+type simulator struct {
+	opts  Options
+	rng   *rand.Rand
+	net   *netsim.Network
+	q     sched.Queue[event]
+	chk   *evs.Checker
+	nodes []*node // index id-1
+	ids   []totem.NodeID
+	now   time.Duration
+
+	// Per-seed draws.
+	baseNet      netsim.Params
+	meanInterval time.Duration
+	maxBurst     int
+	window       int
+	maxMessages  int
+	chaosEnd     time.Duration
+	loadEnd      time.Duration
+	settleBy     time.Duration
+
+	loadStopped bool
+	calm        bool
+	settledAt   time.Duration
+	finished    bool
+	settled     bool
+
+	proposed, crashes, restarts int
+	events                      int
+	sameTime                    int
+	reported                    int
+	tr                          tracer
+}
+
+const (
+	maxEvents   = 20_000_000
+	maxSameTime = 200_000
+)
+
+func newSim(opts Options) *simulator {
+	if opts.Engine == nil {
+		opts.Engine = TotemEngine
+	}
+	if opts.SettleLimit == 0 {
+		opts.SettleLimit = 5 * time.Second
+	}
+	s := &simulator{opts: opts, chk: evs.New(), tr: tracer{w: opts.Trace, describe: opts.DescribeFrame}}
+	s.rng = rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed_70e3_5100_0001))
+	return s
+}
+
+func (s *simulator) uniform(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(s.rng.Int64N(int64(hi-lo)+1))
+}
+
+func (s *simulator) exp(mean time.Duration) time.Duration {
+	return time.Duration(s.rng.ExpFloat64() * float64(mean))
+}
+
+// setup draws the seed's parameters and schedules the first events.
+func (s *simulator) setup() error {
+	n := s.opts.Nodes
+	drawn := 3 + s.rng.IntN(7)
+	if n == 0 {
+		n = drawn
+	}
+	if n < 1 || n > 64 {
+		return fmt.Errorf("sim: %d nodes; want 1..64", n)
+	}
+	for i := 1; i <= n; i++ {
+		s.nodes = append(s.nodes, &node{id: totem.NodeID(i)})
+		s.ids = append(s.ids, totem.NodeID(i))
+	}
+	maxDelay := s.uniform(200*time.Microsecond, 2*time.Millisecond)
+	s.baseNet = netsim.Params{MinDelay: 100 * time.Microsecond, MaxDelay: maxDelay}
+	if !s.opts.NoFaults {
+		s.baseNet.Loss = []float64{0, 0, 0.001, 0.01, 0.03}[s.rng.IntN(5)]
+		s.baseNet.Dup = []float64{0, 0.001, 0.01, 0.03}[s.rng.IntN(4)]
+		s.baseNet.Reorder = []float64{0, 0.01, 0.05, 0.2}[s.rng.IntN(4)]
+		s.baseNet.ReorderDelay = s.uniform(time.Millisecond, 5*time.Millisecond)
+	}
+	net, err := netsim.New(s.rng, s.baseNet)
+	if err != nil {
+		return err
+	}
+	s.net = net
+	s.meanInterval = s.uniform(4*time.Millisecond, 30*time.Millisecond)
+	s.maxBurst = 1 + s.rng.IntN(6)
+	s.window, s.maxMessages = totem.DefaultWindowSize, totem.DefaultMaxMessages
+	if s.rng.IntN(3) == 0 {
+		s.window = 8 + s.rng.IntN(40)
+		s.maxMessages = 1 + s.rng.IntN(min(s.window, 17))
+	}
+	chaos := s.opts.Chaos
+	if chaos == 0 {
+		chaos = s.uniform(time.Second, 2*time.Second)
+	}
+	s.chaosEnd = chaos
+	s.loadEnd = s.chaosEnd + 300*time.Millisecond
+	s.settleBy = s.loadEnd + s.opts.SettleLimit
+
+	s.tr.printf(0, "", "seed %d: %d nodes, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, window %d/%d, chaos until %v",
+		s.opts.Seed, n, s.baseNet.MinDelay, s.baseNet.MaxDelay, s.baseNet.Loss, s.baseNet.Dup, s.baseNet.Reorder, s.baseNet.ReorderDelay,
+		s.meanInterval, s.maxBurst, s.window, s.maxMessages, s.chaosEnd)
+	for _, nd := range s.nodes {
+		at := s.uniform(0, 20*time.Millisecond)
+		if !s.opts.NoFaults && s.rng.IntN(6) == 0 {
+			at = s.uniform(0, s.chaosEnd) // a late joiner
+		}
+		s.q.Push(at, event{kind: evStart, node: nd.id})
+	}
+	if !s.opts.NoFaults {
+		s.q.Push(s.uniform(50*time.Millisecond, 200*time.Millisecond), event{kind: evFault})
+	}
+	s.q.Push(s.chaosEnd, event{kind: evCalm})
+	s.q.Push(s.loadEnd, event{kind: evStopLoad})
+	s.q.Push(s.settleBy, event{kind: evEnd})
+	return nil
+}
+
+func (s *simulator) run() {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := string(debug.Stack())
+			if i := strings.Index(stack, "panic("); i >= 0 {
+				stack = stack[i:]
+			}
+			lines := strings.Split(stack, "\n")
+			if len(lines) > 14 {
+				lines = lines[:14]
+			}
+			s.engineError(nil, fmt.Sprintf("panic: %v\n%s", r, strings.Join(lines, "\n")))
+			s.chk.Finish(false)
+		}
+	}()
+	if err := s.setup(); err != nil {
+		s.engineError(nil, err.Error())
+		return
+	}
+	for !s.finished {
+		at, ev, ok := s.q.Pop()
+		if !ok {
+			break
+		}
+		if at == s.now {
+			s.sameTime++
+			if s.sameTime > maxSameTime {
+				s.engineError(nil, fmt.Sprintf("virtual time stuck at %v after %d events at that instant (a deadline that never moves?)", at, s.sameTime))
+				break
+			}
+		} else {
+			s.sameTime = 0
+		}
+		s.now = at
+		s.chk.SetTime(at)
+		s.events++
+		if s.events > maxEvents {
+			s.engineError(nil, fmt.Sprintf("run exceeded %d events", maxEvents))
+			break
+		}
+		s.handle(ev)
+		s.flushViolations()
+	}
+	s.chk.Finish(s.calm && s.settled)
+	s.flushViolations()
+}
+
+func (s *simulator) result() Result {
+	return Result{
+		Seed: s.opts.Seed, Nodes: len(s.nodes),
+		Violations: s.chk.Violations(), Count: s.chk.Count(),
+		Delivered: s.chk.Delivered(), Configs: s.chk.Configs(), Proposed: s.proposed,
+		Crashes: s.crashes, Restarts: s.restarts,
+		End: s.now, Events: s.events, opts: s.opts,
+	}
+}
+
+func (s *simulator) engineError(n *node, what string) {
+	v := evs.Violation{Property: EngineError, Detail: what}
+	if n != nil {
+		v.Procs = []evs.ProcID{n.proc()}
+	}
+	s.chk.Report(v)
+}
+
+func (s *simulator) flushViolations() {
+	vs := s.chk.Violations()
+	for ; s.reported < len(vs); s.reported++ {
+		s.tr.printf(s.now, "", "VIOLATION %v", vs[s.reported])
+	}
+}
+
+func (s *simulator) node(id totem.NodeID) *node { return s.nodes[id-1] }
+
+func (s *simulator) handle(ev event) {
+	switch ev.kind {
+	case evStart:
+		if n := s.node(ev.node); !n.started {
+			s.start(n)
+		}
+	case evRestart:
+		if n := s.node(ev.node); !n.up() && n.inc == ev.inc {
+			s.start(n)
+		}
+	case evTick:
+		n := s.node(ev.node)
+		if !n.up() || n.inc != ev.inc || n.tickGen != ev.gen {
+			return
+		}
+		if s.deferIfPaused(n, ev) {
+			return
+		}
+		n.tickSet = false
+		n.eng.Tick(s.now)
+		s.drain(n)
+	case evFrame:
+		n := s.node(ev.node)
+		if !n.up() {
+			s.tr.printf(s.now, procName(n), "drop %s from n%d: node down", s.tr.frame(ev.data), ev.from)
+			return
+		}
+		if s.deferIfPaused(n, ev) {
+			return
+		}
+		s.tr.printf(s.now, procName(n), "recv %s from n%d", s.tr.frame(ev.data), ev.from)
+		n.eng.Tick(s.now)
+		if err := n.eng.Step(ev.data); err != nil {
+			if errors.Is(err, totem.ErrMalformed) {
+				s.engineError(n, fmt.Sprintf("%v rejected a frame from n%d that its peer's engine produced: %v", n.proc(), ev.from, err))
+			} else {
+				s.tr.printf(s.now, procName(n), "step: %v", err)
+			}
+		}
+		s.drain(n)
+	case evPropose:
+		n := s.node(ev.node)
+		if !n.up() || n.inc != ev.inc {
+			return
+		}
+		if s.deferIfPaused(n, ev) {
+			return
+		}
+		s.propose(n)
+	case evFault:
+		s.fault()
+		if next := s.now + s.uniform(10*time.Millisecond, 30*time.Millisecond) + s.exp(150*time.Millisecond); next < s.chaosEnd {
+			s.q.Push(next, event{kind: evFault})
+		}
+	case evRestoreLoss:
+		if !s.calm {
+			p := s.net.Params()
+			p.Loss = s.baseNet.Loss
+			s.net.SetParams(p)
+			s.tr.printf(s.now, "", "network loss back to %.3f", p.Loss)
+		}
+	case evCalm:
+		s.enterCalm()
+	case evStopLoad:
+		s.loadStopped = true
+		s.tr.printf(s.now, "", "load stops; waiting until %v for the live nodes to settle", s.settleBy)
+		s.q.Push(s.now+20*time.Millisecond, event{kind: evSettleCheck})
+	case evSettleCheck:
+		s.settleCheck()
+	case evEnd:
+		s.finished = true
+		if !s.settled {
+			s.reportUnsettled()
+			s.settled = true // faults stopped long ago: hold every live node to its obligations
+		}
+	}
+}
+
+// deferIfPaused re-queues an event for a paused node (a process stalled by
+// its scheduler: its packets wait in the socket buffer).
+func (s *simulator) deferIfPaused(n *node, ev event) bool {
+	if s.now >= n.pausedUntil {
+		return false
+	}
+	s.q.Push(n.pausedUntil, ev)
+	return true
+}
+
+func procName(n *node) string { return n.proc().String() }
+
+// config returns the engine configuration of node n.
+func (s *simulator) config(n *node) totem.Config {
+	cfg := totem.FastConfig(n.id)
+	cfg.RingSeq = n.disk
+	cfg.Nodes = len(s.nodes)
+	cfg.WindowSize = s.window
+	cfg.MaxMessages = s.maxMessages
+	cfg.MaxMessageSize = MaxPayload
+	cfg.MaxQueueBytes = 4 * MaxPayload
+	setBreak(&cfg, s.opts.Break)
+	return cfg
+}
+
+// setBreak sets cfg.Break if the engine has that field.
+func setBreak(cfg *totem.Config, rule string) {
+	if rule == "" {
+		return
+	}
+	f := reflect.ValueOf(cfg).Elem().FieldByName("Break")
+	if !f.IsValid() || f.Kind() != reflect.String {
+		panic("sim: this engine has no Config.Break; cannot break rule " + rule)
+	}
+	f.SetString(rule)
+}
+
+func (s *simulator) start(n *node) {
+	if n.started {
+		n.inc++
+		s.restarts++
+	}
+	n.started = true
+	eng, err := s.opts.Engine(s.config(n))
+	if err != nil {
+		s.engineError(n, fmt.Sprintf("cannot create engine: %v", err))
+		return
+	}
+	n.eng = eng
+	n.tickSet, n.pausedUntil = false, 0
+	n.nextSeq, n.pending, n.proposed, n.selfDeliv, n.ringDeliv = 0, nil, 0, 0, 0
+	s.chk.Start(n.proc())
+	s.tr.printf(s.now, procName(n), "start (ring seq on disk %d)", n.disk)
+	eng.Tick(s.now)
+	s.drain(n)
+	if !s.loadStopped {
+		n.loadActive = true
+		s.q.Push(s.now+s.exp(s.meanInterval), event{kind: evPropose, node: n.id, inc: n.inc})
+	}
+}
+
+func (s *simulator) crash(n *node, how string) {
+	s.tr.printf(s.now, procName(n), "%s", how)
+	s.chk.Crash(n.proc())
+	n.eng = nil
+	n.tickSet = false
+	n.tickGen++
+	n.pending = nil
+	s.crashes++
+}
+
+// drain takes the engine's output: persists the ring sequence, sends the
+// frames, hands the deliveries to the checker, schedules the next tick.
+func (s *simulator) drain(n *node) {
+	rd := n.eng.Ready()
+	if rd.RingSeq != 0 {
+		if rd.RingSeq < n.disk {
+			s.engineError(n, fmt.Sprintf("%v asked to persist ring seq %d below the %d it persisted before", n.proc(), rd.RingSeq, n.disk))
+		}
+		n.disk = rd.RingSeq
+	}
+	var arrivals []time.Duration
+	for _, f := range rd.Frames {
+		data := slices.Clone(f.Data)
+		if f.To != 0 {
+			arrivals = s.send(n, f.To, data, arrivals[:0])
+			continue
+		}
+		for _, to := range s.ids {
+			if to != n.id {
+				arrivals = s.send(n, to, data, arrivals[:0])
+			}
+		}
+	}
+	for _, d := range rd.Deliveries {
+		s.deliver(n, d)
+	}
+	if rd.Deadline != 0 {
+		at := max(rd.Deadline, s.now)
+		if !n.tickSet || at != n.tickAt {
+			n.tickGen++
+			n.tickSet, n.tickAt = true, at
+			s.q.Push(at, event{kind: evTick, node: n.id, inc: n.inc, gen: n.tickGen})
+		}
+	}
+}
+
+func (s *simulator) send(n *node, to totem.NodeID, data []byte, arrivals []time.Duration) []time.Duration {
+	if int(to) < 1 || int(to) > len(s.nodes) {
+		s.engineError(n, fmt.Sprintf("%v sent a frame to unknown node %d", n.proc(), to))
+		return arrivals
+	}
+	arrivals, fate := s.net.Send(s.now, n.id, to, arrivals)
+	if fate != netsim.Delivered {
+		s.tr.printf(s.now, procName(n), "send %s to n%d: %v", s.tr.frame(data), to, fate)
+		return arrivals
+	}
+	for _, at := range arrivals {
+		s.q.Push(at, event{kind: evFrame, node: to, from: n.id, data: data})
+	}
+	if s.tr.on() {
+		dup := ""
+		if len(arrivals) > 1 {
+			dup = " (duplicated)"
+		}
+		s.tr.printf(s.now, procName(n), "send %s to n%d%s", s.tr.frame(data), to, dup)
+	}
+	return arrivals
+}
+
+func (s *simulator) deliver(n *node, d totem.Delivery) {
+	p := n.proc()
+	if c := d.Config; c != nil {
+		s.tr.printf(s.now, p.String(), "install %v %v members %v joined %v left %v", c.Kind, c.Ring, c.Members, c.Joined, c.Left)
+		s.chk.Config(p, evs.Config{Kind: c.Kind, Ring: c.Ring, Members: c.Members, Joined: c.Joined, Left: c.Left})
+		if c.Kind == totem.Regular {
+			n.ringDeliv = 0
+		}
+		return
+	}
+	id, err := ParsePayload(d.Payload)
+	if err != nil {
+		s.tr.printf(s.now, p.String(), "deliver garbage from n%d (%d bytes): %v", d.Sender, len(d.Payload), err)
+		s.chk.Garbled(p, d.Sender, len(d.Payload), err.Error())
+		return
+	}
+	s.tr.printf(s.now, p.String(), "deliver %v %v %dB", id, d.Guarantee, len(d.Payload))
+	s.chk.Deliver(p, evs.Message{ID: id, Sender: d.Sender, Guarantee: d.Guarantee, Digest: Digest(d.Payload), Size: len(d.Payload)})
+	n.ringDeliv++
+	if id.From == p {
+		n.selfDeliv++
+	}
+}
+
+// Payload sizes: mostly small, some over the MTU, a few up to 64 KiB and
+// rarely up to MaxPayload.
+const MaxPayload = 256 << 10
+
+func (s *simulator) payloadSize() int {
+	switch r := s.rng.IntN(1000); {
+	case r < 550:
+		return s.rng.IntN(200)
+	case r < 800:
+		return 200 + s.rng.IntN(1300)
+	case r < 950:
+		return 1500 + s.rng.IntN(14500)
+	case r < 995:
+		return 16<<10 + s.rng.IntN(48<<10)
+	default:
+		return 64<<10 + s.rng.IntN(MaxPayload-64<<10)
+	}
+}
+
+func (s *simulator) propose(n *node) {
+	n.eng.Tick(s.now)
+	burst := 1 + s.rng.IntN(s.maxBurst)
+	refused := false
+	for i := 0; i < burst; i++ {
+		if n.pending == nil {
+			if s.loadStopped {
+				break
+			}
+			n.pendingID = evs.MsgID{From: n.proc(), Seq: n.nextSeq}
+			n.pendingG = totem.Agreed
+			if s.rng.IntN(2) == 0 {
+				n.pendingG = totem.Safe
+			}
+			n.pending = MakePayload(n.pendingID, s.payloadSize())
+		}
+		err := n.eng.Propose(n.pending, n.pendingG)
+		switch {
+		case err == nil:
+			s.tr.printf(s.now, procName(n), "propose %v %v %dB", n.pendingID, n.pendingG, len(n.pending))
+			s.chk.Proposed(n.proc(), evs.Message{ID: n.pendingID, Sender: n.id, Guarantee: n.pendingG, Digest: Digest(n.pending), Size: len(n.pending)})
+			n.nextSeq++
+			n.proposed++
+			s.proposed++
+			n.pending = nil
+		case errors.Is(err, totem.ErrBackpressure):
+			s.tr.printf(s.now, procName(n), "propose %v %dB: back-pressure", n.pendingID, len(n.pending))
+			refused = true
+		case errors.Is(err, totem.ErrStopped):
+			n.pending = nil
+			n.loadActive = false
+		default:
+			s.engineError(n, fmt.Sprintf("%v: Propose(%d bytes, %v) = %v", n.proc(), len(n.pending), n.pendingG, err))
+			n.pending = nil
+		}
+		if refused || !n.loadActive {
+			break
+		}
+	}
+	s.drain(n)
+	switch {
+	case !n.loadActive:
+	case n.pending != nil:
+		s.q.Push(s.now+s.uniform(time.Millisecond, 5*time.Millisecond), event{kind: evPropose, node: n.id, inc: n.inc})
+	case !s.loadStopped:
+		s.q.Push(s.now+s.exp(s.meanInterval), event{kind: evPropose, node: n.id, inc: n.inc})
+	default:
+		n.loadActive = false
+	}
+}
+
+// settleCheck ends the run once every live node is operational in one
+// ring of all live nodes, with nothing queued, everything it proposed
+// delivered, and the same deliveries in that ring as the others; then it
+// lets a few more token rotations pass so that late safe deliveries show.
+func (s *simulator) settleCheck() {
+	if s.settledAt != 0 {
+		s.finished = true
+		s.settled = true
+		s.tr.printf(s.now, "", "settled; run ends")
+		return
+	}
+	if s.isSettled() {
+		s.settledAt = s.now
+		s.q.Push(s.now+200*time.Millisecond, event{kind: evSettleCheck})
+		return
+	}
+	s.q.Push(s.now+20*time.Millisecond, event{kind: evSettleCheck})
+}
+
+func (s *simulator) isSettled() bool {
+	var live []totem.NodeID
+	for _, n := range s.nodes {
+		if n.up() {
+			live = append(live, n.id)
+		}
+	}
+	want := membership.NewNodeSet(live...)
+	var ring totem.RingID
+	var high uint64
+	deliv := -1
+	for i, id := range live {
+		n := s.node(id)
+		if n.pending != nil || n.loadActive || n.selfDeliv != n.proposed {
+			return false
+		}
+		st := n.eng.Status()
+		if st.State != totem.Operational || !st.Members.Equal(want) || st.QueuedMessages != 0 || st.Aru != st.HighSeq {
+			return false
+		}
+		if i == 0 {
+			ring, high, deliv = st.Ring, st.HighSeq, n.ringDeliv
+		} else if st.Ring != ring || st.HighSeq != high || n.ringDeliv != deliv {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *simulator) reportUnsettled() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the live nodes did not settle within %v after the load stopped:", s.opts.SettleLimit)
+	for _, n := range s.nodes {
+		if !n.up() {
+			fmt.Fprintf(&b, " n%d down;", n.id)
+			continue
+		}
+		st := n.eng.Status()
+		fmt.Fprintf(&b, " %v %v ring %v members %v queued %d aru %d high %d proposed %d self-delivered %d;",
+			n.proc(), st.State, st.Ring, st.Members, st.QueuedMessages, st.Aru, st.HighSeq, n.proposed, n.selfDeliv)
+	}
+	s.chk.Report(evs.Violation{Property: NotSettled, Detail: b.String()})
+}
