@@ -319,4 +319,3 @@ func describeFrame(frame []byte) string {
 	}
 	return fmt.Sprintf("%v packet, %d bytes", p.Type(), len(frame))
 }
-
