@@ -101,8 +101,9 @@ type LinkConfig struct {
 	// Bind is the local address to bind; empty means this node's address
 	// for the link in Nodes.
 	Bind string
-	// Port is the UDP port; 0 means DefaultPort (or the port given in this
-	// node's address).
+	// Port is the UDP port of addresses (Bind, Nodes' Addrs) that do not
+	// give one; 0 means DefaultPort. A port inside an address wins, so
+	// several nodes can share one host on distinct ports.
 	Port int
 	// McastAddr is the multicast group of a UDP link (default 239.192.77.1
 	// plus the link number for IPv4, ff15::7707:N for IPv6).
@@ -264,9 +265,6 @@ func (c *Config) resolve() ([]linkSpec, error) {
 		s.bind, err = parseAddr(bind, port)
 		if err != nil {
 			return nil, fmt.Errorf("rrp: link %d: bind: %v", i, err)
-		}
-		if lc.Port != 0 {
-			s.bind = netip.AddrPortFrom(s.bind.Addr(), uint16(lc.Port))
 		}
 		s.mtu = lc.MTU
 		if s.mtu == 0 {

@@ -444,3 +444,15 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatalf("fault not cleared: %+v", f)
 	}
 }
+
+func TestPortsInAddressesWin(t *testing.T) {
+	cfgs := loopbackConfigs(t, "127.0.0.1", 2, 1)
+	for i := range cfgs {
+		cfgs[i].Links[0].Port = 1 // default for addresses without a port
+	}
+	ts := startAll(t, cfgs)
+	if got, want := ts[0].Links()[0].Local, cfgs[0].Nodes[0].Addrs[0]; got != want {
+		t.Fatalf("bound %s, want the node's own address %s", got, want)
+	}
+	waitFor(t, 5*time.Second, "link up", func() bool { return allUp(ts) })
+}
