@@ -24,7 +24,10 @@
 //
 // Send and SendBatch may be called from any goroutine; received frames
 // arrive in batches (one batch per recvmmsg call) on the channel returned
-// by Recv, and each Received.Frame is owned by the receiver.
+// by Recv, and each Received.Frame is owned by the receiver. A reader that
+// falls behind by more than a heartbeat interval loses frames (counted as
+// Dropped.Overrun; the engine retransmits them) rather than stalling the
+// socket readers, so link monitoring keeps working.
 //
 // # Links
 //

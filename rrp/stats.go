@@ -29,12 +29,15 @@ type DropCounters struct {
 	Stale uint64
 	// Fault: dropped by injected faults (SetFault).
 	Fault uint64
+	// Overrun: authenticated frames dropped because the reader of Recv
+	// fell behind by more than a heartbeat interval.
+	Overrun uint64
 }
 
 // Total is the sum of all reasons.
 func (d DropCounters) Total() uint64 {
 	return d.Truncated + d.Oversized + d.Malformed + d.UnknownNode + d.NotForUs +
-		d.AuthFailed + d.CryptoMismatch + d.Duplicate + d.Stale + d.Fault
+		d.AuthFailed + d.CryptoMismatch + d.Duplicate + d.Stale + d.Fault + d.Overrun
 }
 
 // LinkCounters are the counters of one link.
@@ -72,6 +75,7 @@ func (c *LinkCounters) add(o *LinkCounters) {
 	d.Duplicate += e.Duplicate
 	d.Stale += e.Stale
 	d.Fault += e.Fault
+	d.Overrun += e.Overrun
 }
 
 // PeerLinkStatus is the state of one link towards one peer.
@@ -127,7 +131,7 @@ type linkCounters struct {
 	hbSent, hbReceived, sendErrors, own                  atomic.Uint64
 	truncated, oversized, malformed, unknownNode         atomic.Uint64
 	notForUs, authFailed, cryptoMismatch, duplicate      atomic.Uint64
-	stale, fault                                         atomic.Uint64
+	stale, fault, overrun                                atomic.Uint64
 }
 
 func (c *linkCounters) snapshot() LinkCounters {
@@ -151,6 +155,7 @@ func (c *linkCounters) snapshot() LinkCounters {
 			Duplicate:      c.duplicate.Load(),
 			Stale:          c.stale.Load(),
 			Fault:          c.fault.Load(),
+			Overrun:        c.overrun.Load(),
 		},
 	}
 }

@@ -413,14 +413,35 @@ func (t *Transport) readLoop(l *link, pc batchConn) {
 				out = append(out, Received{From: from, Link: l.idx, Frame: frame})
 			}
 		}
-		if len(out) > 0 {
-			select {
-			case t.recv <- out:
-			case <-t.done:
-				return
-			}
+		if len(out) > 0 && !t.deliver(l, out) {
+			return
 		}
 	}
+}
+
+// deliver queues a batch for Recv. If the reader stays behind for a
+// heartbeat interval the batch is dropped and counted (Dropped.Overrun),
+// so that the socket keeps being read and heartbeats keep being processed:
+// link monitoring reflects the network, not the reader's speed. It
+// reports false when the transport is closing.
+func (t *Transport) deliver(l *link, out []Received) bool {
+	select {
+	case t.recv <- out:
+		return true
+	case <-t.done:
+		return false
+	default:
+	}
+	timer := time.NewTimer(t.cfg.HeartbeatInterval)
+	defer timer.Stop()
+	select {
+	case t.recv <- out:
+	case <-t.done:
+		return false
+	case <-timer.C:
+		l.counters.overrun.Add(uint64(len(out)))
+	}
+	return true
 }
 
 // handle checks, authenticates and decrypts one datagram. Frames are

@@ -456,3 +456,24 @@ func TestPortsInAddressesWin(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "link up", func() bool { return allUp(ts) })
 }
+
+// TestSlowReaderDoesNotStopLinkMonitoring: a receiver that never drains
+// Recv drops (and counts) frames but keeps its links up.
+func TestSlowReaderDoesNotStopLinkMonitoring(t *testing.T) {
+	cfgs := loopbackConfigs(t, "127.0.0.1", 2, 1)
+	cfgs[1].RecvQueue = 1
+	ts := startAll(t, cfgs)
+	waitFor(t, 5*time.Second, "link up", func() bool { return allUp(ts) })
+	for i := 0; i < 20; i++ {
+		ts[0].Send(2, []byte{byte(i)})
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, 5*time.Second, "overrun counted", func() bool { return ts[1].Stats().Total.Dropped.Overrun > 0 })
+	time.Sleep(2 * cfgs[1].LinkTimeout)
+	if !linkUp(ts[1], 0, 1) || !linkUp(ts[0], 0, 2) {
+		t.Fatal("link went down because the reader was slow")
+	}
+	if got := len(<-ts[1].Recv()); got == 0 {
+		t.Fatal("queued batch lost")
+	}
+}
