@@ -554,6 +554,7 @@ func (t *Transport) handle(l *link, pkt []byte, addr net.Addr, now time.Time, kr
 		for i := range t.links {
 			p.health[i].reset(now)
 		}
+		p.updateMask(len(t.links))
 	case h.Incarnation < p.inc: // lost a race with a newer packet
 		p.mu.Unlock()
 		c.stale.Add(1)
@@ -594,7 +595,7 @@ func (t *Transport) handle(l *link, pkt []byte, addr net.Addr, now time.Time, kr
 	}
 	changed := hl.evaluate(now, t.cfg.LinkTimeout)
 	up := hl.up()
-	if changed || restarted {
+	if changed {
 		p.updateMask(len(t.links))
 	}
 	p.mu.Unlock()

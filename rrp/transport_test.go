@@ -477,3 +477,34 @@ func TestSlowReaderDoesNotStopLinkMonitoring(t *testing.T) {
 		t.Fatal("queued batch lost")
 	}
 }
+
+// TestPeerRestart: a node that restarts (new transport, same config) is
+// recognised by its higher incarnation and its links come back.
+func TestPeerRestart(t *testing.T) {
+	cfgs := loopbackConfigs(t, "127.0.0.1", 2, 2)
+	var logs logBuf
+	cfgs[0].Logger = logs.logger()
+	ts := startAll(t, cfgs)
+	waitFor(t, 5*time.Second, "links up", func() bool { return allUp(ts) })
+	ts[1].Close()
+	waitFor(t, 5*time.Second, "links down after the peer stopped", func() bool { return !linkUp(ts[0], 0, 2) && !linkUp(ts[0], 1, 2) })
+	again, err := New(cfgs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	waitFor(t, 5*time.Second, "links up after restart", func() bool { return allUp([]*Transport{ts[0], again}) })
+	ts[0].Send(2, []byte("welcome back"))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if got := collect(ctx, again, 1); len(got) != 1 || string(got[0].Frame) != "welcome back" {
+		t.Fatalf("restarted node got %v", got)
+	}
+	again.Send(1, []byte("hi"))
+	if got := collect(ctx, ts[0], 1); len(got) != 1 || string(got[0].Frame) != "hi" {
+		t.Fatalf("frame from restarted node (sequence numbers start again) not delivered: %v", got)
+	}
+	if !contains(logs.String(), "node 2 restarted") {
+		t.Fatalf("restart not logged:\n%s", logs.String())
+	}
+}
