@@ -1,0 +1,351 @@
+// Command cpgbench measures the throughput and the self-delivery latency
+// of totemd's closed process groups through the Go client library, the
+// way Corosync's cpgperf probe measures libcpg, so that the figures of the
+// two compare directly.
+//
+// Usage:
+//
+//	cpgbench [--sizes 64,256,...] [--duration 5s] [--guarantee agreed|safe] [--json]
+//	cpgbench --latency [--count N] [--sizes ...] [--json]
+//
+// Throughput: for each size, send as fast as the ring takes messages for
+// --duration, then wait until every message sent came back. own msgs/s is
+// the own messages delivered back divided by the time from the phase start
+// to the last own delivery; MB/s counts 10^6 bytes of payload; sizes
+// include a 32-byte header. all msgs/s counts every sender's messages of
+// the phase delivered here during the window. Several cpgbench on
+// different nodes run their phases together with --start-at.
+//
+// Latency: for each size, --count times (after count/10 unrecorded
+// warm-up rounds) send one message and wait until it is delivered back;
+// p50, p90, p99, max and mean in microseconds.
+//
+// The daemon's socket is $TOTEMD_SOCKET (or --socket). A progress line goes
+// to stderr, the results to stdout: a table, or one JSON document with
+// --json. Exit status: 0 fine, 1 error, 2 totemd unreachable or lost,
+// 3 own messages came back lost, duplicated, out of order or unknown.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/totem-gcs/totem/client"
+)
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitNoDaemon  = 2
+	exitIntegrity = 3
+)
+
+// options are the parsed flags.
+type options struct {
+	sizes        []int
+	duration     time.Duration
+	guarantee    client.Guarantee
+	latency      bool
+	count        int
+	group        string
+	waitMembers  int
+	waitTimeout  time.Duration
+	startAt      time.Time
+	gap          time.Duration
+	inflight     int
+	drainTimeout time.Duration
+	socket       string
+	json         bool
+	quiet        bool
+}
+
+// bench is one run.
+type bench struct {
+	opts     options
+	h        *client.Handle
+	recv     *receiver
+	run      uint64
+	progress *progress
+}
+
+// report is the --json document.
+type report struct {
+	Mode       string       `json:"mode"` // "throughput" or "latency"
+	Guarantee  string       `json:"guarantee"`
+	Group      string       `json:"group"`
+	NodeID     uint32       `json:"nodeid"`
+	PID        uint32       `json:"pid"`
+	Members    int          `json:"members"` // group members when the run started
+	DurationS  float64      `json:"duration_s,omitempty"`
+	Inflight   int          `json:"inflight,omitempty"`
+	Count      int          `json:"count,omitempty"`
+	Throughput []tputResult `json:"throughput,omitempty"`
+	Latency    []latResult  `json:"latency,omitempty"`
+	Error      string       `json:"error,omitempty"`
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := pflag.NewFlagSet("cpgbench", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	var o options
+	fs.IntSliceVar(&o.sizes, "sizes", []int{64, 256, 1024, 4096, 16384, 65536}, "message sizes in bytes, comma separated (each includes the 32-byte header)")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "throughput: sending time per size")
+	g := fs.String("guarantee", "agreed", `delivery guarantee: "agreed" or "safe"`)
+	fs.BoolVar(&o.latency, "latency", false, "measure self-delivery latency instead of throughput")
+	fs.IntVar(&o.count, "count", 5000, "latency: recorded samples per size (plus count/10 warm-up rounds)")
+	fs.StringVar(&o.group, "group", "cpgbench", "process group to use")
+	fs.IntVar(&o.waitMembers, "wait-members", 1, "wait until the group has at least this many members before starting")
+	fs.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for --wait-members")
+	startAt := fs.String("start-at", "", "throughput: start phase k at UNIXTIME + k*(duration+gap) (seconds, may be fractional, or \"now+5s\"), to run several senders together")
+	fs.DurationVar(&o.gap, "gap", 3*time.Second, "throughput with --start-at: pause between phases")
+	fs.IntVar(&o.inflight, "inflight", 16, "throughput: concurrent sends in flight")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput: how long to wait for own messages to come back after the window")
+	fs.StringVar(&o.socket, "socket", "", "totemd socket (default $TOTEMD_SOCKET or /run/totemd/totemd.sock)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of a table")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines on stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: cpgbench [flags]            throughput per message size
+       cpgbench --latency [flags]  self-delivery latency per message size
+
+Measures totemd's process groups as Corosync's cpgperf measures libcpg.
+Connects to $TOTEMD_SOCKET (or --socket).
+
+Flags:
+%s
+Exit status: 0 fine, 1 error, 2 totemd unreachable or lost, 3 own messages
+came back lost, duplicated, out of order or unknown.
+`, fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch *g {
+	case "agreed":
+		o.guarantee = client.Agreed
+	case "safe":
+		o.guarantee = client.Safe
+	default:
+		return o, fmt.Errorf("--guarantee %q: want agreed or safe", *g)
+	}
+	if len(o.sizes) == 0 {
+		return o, errors.New("--sizes is empty")
+	}
+	for _, s := range o.sizes {
+		if s < HeaderSize {
+			return o, fmt.Errorf("--sizes: %d is smaller than the %d-byte header", s, HeaderSize)
+		}
+	}
+	if o.duration <= 0 {
+		return o, fmt.Errorf("--duration %v must be positive", o.duration)
+	}
+	if o.count <= 0 {
+		return o, fmt.Errorf("--count %d must be positive", o.count)
+	}
+	if o.inflight < 1 || o.inflight > 4096 {
+		return o, fmt.Errorf("--inflight %d must be within 1..4096", o.inflight)
+	}
+	if o.waitMembers < 1 {
+		return o, fmt.Errorf("--wait-members %d must be at least 1", o.waitMembers)
+	}
+	if o.gap < 0 {
+		return o, fmt.Errorf("--gap %v must not be negative", o.gap)
+	}
+	if *startAt != "" {
+		t, err := parseStartAt(*startAt, time.Now())
+		if err != nil {
+			return o, err
+		}
+		o.startAt = t
+	}
+	return o, nil
+}
+
+// parseStartAt reads UNIXTIME (seconds, maybe fractional) or "now+DURATION".
+func parseStartAt(s string, now time.Time) (time.Time, error) {
+	if rest, ok := strings.CutPrefix(s, "now+"); ok {
+		d, err := time.ParseDuration(rest)
+		if err != nil || d < 0 {
+			return time.Time{}, fmt.Errorf("--start-at %q: want UNIXTIME or now+DURATION", s)
+		}
+		return now.Add(d), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return time.Time{}, fmt.Errorf("--start-at %q: want UNIXTIME (seconds since 1970, e.g. %d) or now+DURATION", s, now.Unix()+5)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "cpgbench: %v\n", err)
+		return exitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	errf, _ := stderr.(*os.File)
+	if errf == nil {
+		errf = os.Stderr
+	}
+	b := &bench{opts: o, progress: newProgress(errf, o.quiet)}
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	b.run = binary.LittleEndian.Uint64(nonce[:])
+
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	h, err := client.Connect(cctx, client.Options{Socket: o.socket, Name: "cpgbench", MaxPendingEvents: 1 << 22, EventBuffer: 4096})
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "cpgbench: %v\n", err)
+		return exitNoDaemon
+	}
+	defer h.Close()
+	b.h = h
+	b.recv = newReceiver(h, o.group, b.run)
+	for _, s := range o.sizes {
+		if s > h.MaxMessageSize() {
+			fmt.Fprintf(stderr, "cpgbench: --sizes: %d is larger than the daemon's limit of %d bytes\n", s, h.MaxMessageSize())
+			return exitError
+		}
+	}
+	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = h.Join(jctx, o.group)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "cpgbench: join %s: %v\n", o.group, err)
+		return codeOf(err)
+	}
+	members, err := b.waitMembers(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "cpgbench: %v\n", err)
+		return codeOf(err)
+	}
+	b.progress.note("cpgbench: node %d pid %d in group %q with %d member(s), %s", h.NodeID(), h.PID(), o.group, members, o.guarantee)
+
+	rep := report{Guarantee: o.guarantee.String(), Group: o.group, NodeID: uint32(h.NodeID()), PID: h.PID(), Members: members}
+	var runErr error
+	if o.latency {
+		rep.Mode, rep.Count = "latency", o.count
+		rep.Latency, runErr = b.runLatency(ctx)
+	} else {
+		rep.Mode, rep.DurationS, rep.Inflight = "throughput", o.duration.Seconds(), o.inflight
+		rep.Throughput, runErr = b.runThroughput(ctx)
+	}
+	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	h.Leave(lctx, o.group)
+	cancel()
+
+	if runErr != nil {
+		rep.Error = runErr.Error()
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		writeTable(stdout, rep)
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "cpgbench: %v\n", runErr)
+		return codeOf(runErr)
+	}
+	for _, r := range rep.Throughput {
+		if r.faulty() {
+			fmt.Fprintf(stderr, "cpgbench: size %d B: own messages came back wrong: %d lost, %d duplicated, %d out of order, %d unknown\n",
+				r.Size, r.Lost, r.Dups, r.Reordered, r.Unknown)
+			return exitIntegrity
+		}
+	}
+	return exitOK
+}
+
+// waitMembers waits until the group has opts.waitMembers members and
+// returns the count.
+func (b *bench) waitMembers(ctx context.Context) (int, error) {
+	deadline := time.Now().Add(b.opts.waitTimeout)
+	noted := false
+	for {
+		n := b.recv.memberCount()
+		if n >= b.opts.waitMembers {
+			return n, nil
+		}
+		if b.h.Err() != nil {
+			return 0, b.h.Err()
+		}
+		if !noted {
+			b.progress.note("cpgbench: waiting for %d members in group %q (%d now)", b.opts.waitMembers, b.opts.group, n)
+			noted = true
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return 0, fmt.Errorf("group %q has %d member(s), not %d, after %v", b.opts.group, n, b.opts.waitMembers, b.opts.waitTimeout)
+		}
+		select {
+		case <-b.recv.changed:
+		case <-time.After(min(wait, 200*time.Millisecond)):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// codeOf maps an error to an exit code.
+func codeOf(err error) int {
+	if errors.Is(err, client.ErrDisconnected) {
+		return exitNoDaemon
+	}
+	return exitError
+}
+
+// writeTable prints the results as an aligned table.
+func writeTable(w io.Writer, rep report) {
+	switch rep.Mode {
+	case "throughput":
+		fmt.Fprintf(w, "throughput: node %d, %d member(s), %s, %.1fs per size, %d in flight\n", rep.NodeID, rep.Members, rep.Guarantee, rep.DurationS, rep.Inflight)
+		fmt.Fprintf(w, "%8s %10s %10s %8s %12s %10s %12s %10s %10s %s\n",
+			"size B", "sent", "delivered", "secs", "own msgs/s", "own MB/s", "all msgs/s", "all MB/s", "try-again", "faults")
+		for _, r := range rep.Throughput {
+			faults := "none"
+			if r.faulty() {
+				faults = fmt.Sprintf("lost %d dup %d reordered %d unknown %d", r.Lost, r.Dups, r.Reordered, r.Unknown)
+			}
+			fmt.Fprintf(w, "%8d %10d %10d %8.3f %12.0f %10.2f %12.0f %10.2f %10d %s\n",
+				r.Size, r.Sent, r.Delivered, r.Secs, r.OwnMsgsS, r.OwnMBs, r.AllMsgsS, r.AllMBs, r.TryAgain, faults)
+		}
+	case "latency":
+		fmt.Fprintf(w, "latency: node %d, %d member(s), %s, %d samples per size (µs)\n", rep.NodeID, rep.Members, rep.Guarantee, rep.Count)
+		fmt.Fprintf(w, "%8s %8s %10s %10s %10s %10s %10s\n", "size B", "n", "p50", "p90", "p99", "max", "mean")
+		for _, r := range rep.Latency {
+			fmt.Fprintf(w, "%8d %8d %10.1f %10.1f %10.1f %10.1f %10.1f\n", r.Size, r.N, r.P50, r.P90, r.P99, r.Max, r.Mean)
+		}
+	}
+}

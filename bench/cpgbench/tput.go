@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/totem-gcs/totem/client"
+)
+
+// tputResult is the outcome of one throughput phase. Rates follow
+// cpgperf: own messages per second over the time from the phase start to
+// the last own delivery; MB are 10^6 bytes of payload (header included).
+type tputResult struct {
+	Size      int     `json:"size"`
+	Sent      uint64  `json:"sent"`      // messages the daemon accepted
+	Delivered uint64  `json:"delivered"` // own messages delivered back (no duplicates)
+	Secs      float64 `json:"secs"`      // phase start to the last own delivery
+	OwnMsgsS  float64 `json:"own_msgs_s"`
+	OwnMBs    float64 `json:"own_mb_s"`
+	AllMsgsS  float64 `json:"all_msgs_s"` // any sender's messages delivered here during the window, per second
+	AllMBs    float64 `json:"all_mb_s"`
+	TryAgain  uint64  `json:"try_again"`  // sends the daemon answered with try-again
+	Lost      uint64  `json:"lost"`       // accepted but never delivered back
+	Dups      uint64  `json:"duplicates"` // delivered back more than once
+	Reordered uint64  `json:"reordered"`  // delivered back out of one worker's send order
+	Unknown   uint64  `json:"unknown"`    // delivered back but never accepted
+	Started   string  `json:"started"`    // wall-clock start of the phase (RFC 3339)
+}
+
+// faulty reports whether the phase saw lost, duplicated, reordered or
+// invented messages.
+func (r tputResult) faulty() bool {
+	return r.Lost+r.Dups+r.Reordered+r.Unknown > 0
+}
+
+// runThroughput runs one phase per size.
+func (b *bench) runThroughput(ctx context.Context) ([]tputResult, error) {
+	var out []tputResult
+	for k, size := range b.opts.sizes {
+		var start time.Time
+		if !b.opts.startAt.IsZero() {
+			start = b.opts.startAt.Add(time.Duration(k) * (b.opts.duration + b.opts.gap))
+			if wait := time.Until(start); wait > 0 {
+				b.progress.note("size %d B: starting at %s (in %.1fs)", size, start.Format("15:04:05.000"), wait.Seconds())
+				if err := sleep(ctx, wait); err != nil {
+					return out, err
+				}
+			} else {
+				b.progress.warn("size %d B: start time %s has passed; starting now", size, start.Format("15:04:05.000"))
+			}
+		}
+		res, err := b.phase(ctx, uint32(k), size)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// phase sends size-byte messages for the configured duration from
+// opts.inflight concurrent workers, then waits for every accepted message
+// to come back.
+func (b *bench) phase(ctx context.Context, index uint32, size int) (tputResult, error) {
+	r := b.recv
+	start := time.Now()
+	p := &tputPhase{index: index, size: size, start: start, windowEnd: start.Add(b.opts.duration)}
+	r.mu.Lock()
+	r.phase = p
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.phase = nil
+		r.mu.Unlock()
+	}()
+
+	var nextSeq, sent, tryAgain atomic.Uint64
+	var wg sync.WaitGroup
+	errc := make(chan error, b.opts.inflight)
+	for w := 0; w < b.opts.inflight; w++ {
+		wg.Add(1)
+		go func(worker uint32) {
+			defer wg.Done()
+			buf := fill(size)
+			hd := header{Kind: kindThroughput, Phase: index, Worker: worker, Run: b.run}
+			for time.Now().Before(p.windowEnd) {
+				hd.Seq = nextSeq.Add(1) - 1
+				hd.put(buf)
+				for {
+					err := b.h.TrySend(ctx, b.opts.group, buf, b.opts.guarantee)
+					if err == nil {
+						sent.Add(1)
+						r.mu.Lock()
+						p.accepted.add(hd.Seq)
+						r.mu.Unlock()
+						break
+					}
+					if !errors.Is(err, client.ErrTryAgain) {
+						errc <- err
+						return
+					}
+					tryAgain.Add(1)
+					// Wait for one of our messages to come back (the ring
+					// made room), at most a millisecond, like cpgperf.
+					t := time.NewTimer(time.Millisecond)
+					select {
+					case <-r.kick:
+					case <-t.C:
+					case <-ctx.Done():
+					}
+					t.Stop()
+					if ctx.Err() != nil {
+						errc <- ctx.Err()
+						return
+					}
+					if !time.Now().Before(p.windowEnd) {
+						return // seq abandoned: never accepted, not expected back
+					}
+				}
+			}
+		}(uint32(w))
+	}
+	stopProgress := b.progress.every(time.Second, func(final bool) string {
+		r.mu.Lock()
+		got := p.delivered
+		r.mu.Unlock()
+		el := time.Since(start).Seconds()
+		return fmt.Sprintf("size %d B: %.1fs sent %d back %d (%.0f msgs/s) try-again %d",
+			size, el, sent.Load(), got, float64(got)/el, tryAgain.Load())
+	})
+	defer stopProgress()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return tputResult{}, fmt.Errorf("size %d B: send: %w", size, err)
+	default:
+	}
+
+	// Drain: wait until every accepted message came back.
+	drainEnd := time.Now().Add(b.opts.drainTimeout)
+	for {
+		r.mu.Lock()
+		got := p.delivered
+		r.mu.Unlock()
+		if got >= sent.Load() {
+			break
+		}
+		if time.Now().After(drainEnd) {
+			b.progress.warn("size %d B: %d of %d messages did not come back within %v", size, sent.Load()-got, sent.Load(), b.opts.drainTimeout)
+			break
+		}
+		select {
+		case <-r.kick:
+		case <-time.After(10 * time.Millisecond):
+		case <-b.h.Done():
+			return tputResult{}, fmt.Errorf("size %d B: %w", size, b.h.Err())
+		case <-ctx.Done():
+			return tputResult{}, ctx.Err()
+		}
+	}
+	stopProgress()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := tputResult{
+		Size:      size,
+		Sent:      sent.Load(),
+		Delivered: p.delivered,
+		TryAgain:  tryAgain.Load(),
+		Dups:      p.dups,
+		Reordered: p.reordered,
+		Lost:      p.accepted.andNotCount(p.seen),
+		Unknown:   p.seen.andNotCount(p.accepted),
+		Started:   start.UTC().Format(time.RFC3339Nano),
+	}
+	secs := p.lastOwn.Sub(start).Seconds()
+	if p.delivered == 0 || secs <= 0 {
+		secs = b.opts.duration.Seconds()
+	}
+	res.Secs = secs
+	res.OwnMsgsS = float64(res.Delivered) / secs
+	res.OwnMBs = res.OwnMsgsS * float64(size) / 1e6
+	window := b.opts.duration.Seconds()
+	res.AllMsgsS = float64(p.allMsgs) / window
+	res.AllMBs = float64(p.allBytes) / window / 1e6
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
