@@ -98,6 +98,9 @@ func (r *fakeRing) traced(id totem.NodeID) bool {
 }
 
 func (r *fakeRing) deliver(n *fakeNode, d totem.Delivery) {
+	if d.Config != nil {
+		r.rec.Config(n.id, d.Config.Kind)
+	}
 	n.svc.Deliver(d)
 	if r.traced(n.id) {
 		if d.Config != nil {

@@ -54,10 +54,6 @@ type Service struct {
 
 	ring     RingInfo
 	haveRing bool
-	// inTrans is set between a transitional configuration (trans) and the
-	// next regular one: messages from nodes outside trans are ignored then.
-	inTrans bool
-	trans   totem.NodeSet
 
 	// groups is the agreed view: group name -> members sorted by node, pid.
 	groups map[string][]Member
@@ -364,12 +360,6 @@ func (s *Service) message(d totem.Delivery) {
 
 // apply acts on a data or control message at its place in the order.
 func (s *Service) apply(sender totem.NodeID, g totem.Guarantee, m message) {
-	if s.inTrans && !s.trans.Contains(sender) {
-		// An old-ring message from a node that did not move on with us:
-		// its members are gone from our views already.
-		s.stats.FromDeparted++
-		return
-	}
 	switch m.Type {
 	case msgData:
 		members := s.groups[m.Group]

@@ -9,19 +9,13 @@ import (
 // config handles a configuration change delivered by Totem.
 func (s *Service) config(cc *totem.ConfigChange) {
 	if cc.Kind != totem.Regular {
-		// Transitional: the members of nodes that do not move on with us
-		// are gone now, before the old-ring messages delivered in this
-		// configuration (which differ between partitions). Every node of
-		// the transitional configuration has the same view here, unless a
-		// sync is in progress: then nothing is applied until the next one.
-		s.trans = slices.Clone(cc.Members)
-		s.inTrans = true
-		if !s.syncing && s.haveRing {
-			s.dropNodes(s.trans)
-		}
+		// Transitional: old-ring messages keep coming and are applied (or
+		// held) as usual, in the views they were ordered in: a node that
+		// delivers one here delivers it in the same view as a node that
+		// delivered it in the regular configuration. Members of nodes that
+		// left are removed by the sync of the next regular configuration.
 		return
 	}
-	s.inTrans = false
 	if s.syncing {
 		s.abandonSync()
 	}
@@ -195,11 +189,6 @@ func (s *Service) finishSync() {
 	s.syncing = false
 	s.ann = nil
 	s.stats.Syncs++
-	if s.inTrans {
-		// The sync completed among old-ring messages: only the nodes
-		// moving on with us count from here.
-		s.dropNodes(s.trans)
-	}
 	held := s.held
 	s.held = nil
 	for _, h := range held {
@@ -215,30 +204,4 @@ func compareMembers(a, b Member) int {
 		return 1
 	}
 	return 0
-}
-
-// dropNodes removes from every group the members whose node is not in
-// nodes, reporting them as NODEDOWN.
-func (s *Service) dropNodes(nodes totem.NodeSet) {
-	for _, g := range sortedKeys(s.groups) {
-		old := s.groups[g]
-		var left, kept []Member
-		for _, m := range old {
-			if nodes.Contains(m.Node) {
-				kept = append(kept, m)
-			} else {
-				m.Reason = ReasonNodeDown
-				left = append(left, m)
-			}
-		}
-		if len(left) == 0 {
-			continue
-		}
-		if len(kept) == 0 {
-			delete(s.groups, g)
-		} else {
-			s.groups[g] = kept
-		}
-		s.confchg(g, kept, s.localRecipients(g, kept), nil, left)
-	}
 }

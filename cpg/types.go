@@ -199,7 +199,6 @@ type Stats struct {
 	NotMember        uint64 // data messages dropped: sender not in the group's view
 	StaleSync        uint64 // sync announcements for another ring, ignored
 	Ignored          uint64 // control operations that changed nothing (duplicate join, leave of a non-member)
-	FromDeparted     uint64 // old-ring messages from nodes that left, delivered in a transitional configuration, ignored
 	Syncs            uint64 // syncs completed with every announcement
 	PartialSyncs     uint64 // syncs cut short by another configuration
 	Discarded        uint64 // data messages held back by a sync cut short, discarded
