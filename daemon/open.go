@@ -27,11 +27,20 @@ func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 		Logger: d.log.With("component", "rrp"),
 	}
 	for _, n := range cfg.Nodes {
-		rc.Nodes = append(rc.Nodes, rrp.Node{ID: totem.NodeID(n.NodeID), Addrs: n.Addrs})
+		rn := rrp.Node{ID: totem.NodeID(n.NodeID)}
+		for _, a := range n.Addrs {
+			// Addresses without a port take the configured port.
+			ap, err := ParseNodeAddr(a, cfg.Port)
+			if err != nil {
+				return 0, err
+			}
+			rn.Addrs = append(rn.Addrs, ap.String())
+		}
+		rc.Nodes = append(rc.Nodes, rn)
 	}
 	nlinks := max(len(cfg.Links), 1)
 	for i := 0; i < nlinks; i++ {
-		lc := rrp.LinkConfig{Transport: cfg.Transport, Port: cfg.Port}
+		lc := rrp.LinkConfig{Transport: cfg.Transport}
 		if i < len(cfg.Links) {
 			lc.McastAddr = cfg.Links[i].McastAddr
 		}
