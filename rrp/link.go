@@ -147,10 +147,12 @@ func setBuffers(c *net.UDPConn, size int) {
 // unicast socket and receiving every datagram sent to the port.)
 func listenGroup(group netip.AddrPort, v6 bool) (*net.UDPConn, error) {
 	family := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(group.Port()), Addr: group.Addr().As4()}
+	var sa unix.Sockaddr
 	if v6 {
 		family = unix.AF_INET6
 		sa = &unix.SockaddrInet6{Port: int(group.Port()), Addr: group.Addr().As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: int(group.Port()), Addr: group.Addr().As4()}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_UDP)
 	if err != nil {
