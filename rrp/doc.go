@@ -57,14 +57,17 @@
 // decrypted. The same window drops the copies that active mode sends on
 // every link. A restarted peer is recognised by its higher incarnation; a
 // peer whose clock stepped back across a restart is refused (and logged)
-// until its clock passes its previous start. Replays of a current
+// until its clock passes its previous start (a daemon that stores its
+// state can avoid this by passing Config.Incarnation = max(now, stored+1)).
+// Replays of a current
 // incarnation's frames are therefore impossible; ring-level staleness (old
 // ring ids, old sequence numbers) remains the engine's business.
 //
 // Anything that is truncated, oversized, malformed, claims an unknown node,
 // fails authentication or replays is dropped and counted by reason (see
 // LinkCounters), never parsed further. Authentication failures are logged
-// in plain words, at most once per RateLimit per peer address.
+// in plain words, at most once per
+// Config.AuthLogInterval per peer address.
 //
 // SetKeys switches keys without a restart: first install the new key as an
 // accepted key on every node, then make it the sending key everywhere, then

@@ -85,13 +85,12 @@ type Header struct {
 
 // Decoding errors.
 var (
-	ErrTruncated   = errors.New("rrp: truncated packet")
-	ErrBadMagic    = errors.New("rrp: not a totem rrp packet")
-	ErrBadVersion  = errors.New("rrp: unsupported wire version")
-	ErrBadType     = errors.New("rrp: unknown packet type")
-	ErrBadHeader   = errors.New("rrp: malformed header")
-	ErrBadBody     = errors.New("rrp: malformed heartbeat")
-	ErrTooManyHBEs = errors.New("rrp: heartbeat does not fit")
+	ErrTruncated  = errors.New("rrp: truncated packet")
+	ErrBadMagic   = errors.New("rrp: not a totem rrp packet")
+	ErrBadVersion = errors.New("rrp: unsupported wire version")
+	ErrBadType    = errors.New("rrp: unknown packet type")
+	ErrBadHeader  = errors.New("rrp: malformed header")
+	ErrBadBody    = errors.New("rrp: malformed heartbeat")
 )
 
 // Encrypted reports whether the datagram's body is encrypted.
