@@ -25,6 +25,8 @@ func udpPacket(t *testing.T, sport, dport int, payload []byte) []byte {
 	return buf.Bytes()
 }
 
+var nextPort = 47000
+
 func TestLayerDecodesAndOpens(t *testing.T) {
 	key := bytes.Repeat([]byte{3}, rrp.KeySize)
 	h := rrp.Header{Type: rrp.TypeFrame, From: 1, To: 2, Incarnation: 77, Seq: 5, Link: 1}
@@ -51,13 +53,16 @@ func TestLayerDecodesAndOpens(t *testing.T) {
 		t.Fatal("wrong key opened the datagram")
 	}
 
-	// Another port decodes only once registered.
-	pkt = gopacket.NewPacket(udpPacket(t, 7000, 7001, dgram), layers.LinkTypeEthernet, gopacket.Default)
+	// Another port decodes only once registered. (Registration is global:
+	// use a fresh port on every run of the test.)
+	nextPort++
+	port := nextPort
+	pkt = gopacket.NewPacket(udpPacket(t, 7000, port, dgram), layers.LinkTypeEthernet, gopacket.Default)
 	if pkt.Layer(LayerTypeRRP) != nil {
 		t.Fatal("unregistered port decoded as rrp")
 	}
-	RegisterPort(7001)
-	pkt = gopacket.NewPacket(udpPacket(t, 7000, 7001, dgram), layers.LinkTypeEthernet, gopacket.Default)
+	RegisterPort(port)
+	pkt = gopacket.NewPacket(udpPacket(t, 7000, port, dgram), layers.LinkTypeEthernet, gopacket.Default)
 	if pkt.Layer(LayerTypeRRP) == nil {
 		t.Fatal("registered port not decoded as rrp")
 	}
