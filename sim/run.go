@@ -30,7 +30,6 @@ const (
 	evCalm
 	evStopLoad
 	evSettleCheck
-	evEnd
 )
 
 type event struct {
@@ -88,7 +87,7 @@ type simulator struct {
 	maxMessages  int
 	chaosEnd     time.Duration
 	loadEnd      time.Duration
-	settleBy     time.Duration
+	lastProgress time.Duration // last message delivery anywhere
 
 	loadStopped bool
 	calm        bool
@@ -113,7 +112,10 @@ func newSim(opts Options) *simulator {
 		opts.Engine = TotemEngine
 	}
 	if opts.SettleLimit == 0 {
-		opts.SettleLimit = 5 * time.Second
+		opts.SettleLimit = 3 * time.Second
+	}
+	if opts.HardLimit == 0 {
+		opts.HardLimit = 30 * time.Second
 	}
 	s := &simulator{opts: opts, chk: evs.New(), tr: tracer{w: opts.Trace, describe: opts.DescribeFrame}}
 	s.rng = rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed_70e3_5100_0001))
@@ -158,7 +160,8 @@ func (s *simulator) setup() error {
 		return err
 	}
 	s.net = net
-	s.meanInterval = s.uniform(4*time.Millisecond, 30*time.Millisecond)
+	// The offered load is about the same whatever the ring size.
+	s.meanInterval = s.uniform(2*time.Millisecond, 8*time.Millisecond) * time.Duration(n)
 	s.maxBurst = 1 + s.rng.IntN(6)
 	s.window, s.maxMessages = totem.DefaultWindowSize, totem.DefaultMaxMessages
 	if s.rng.IntN(3) == 0 {
@@ -171,7 +174,6 @@ func (s *simulator) setup() error {
 	}
 	s.chaosEnd = chaos
 	s.loadEnd = s.chaosEnd + 300*time.Millisecond
-	s.settleBy = s.loadEnd + s.opts.SettleLimit
 
 	s.tr.printf(0, "", "seed %d: %d nodes, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, window %d/%d, chaos until %v",
 		s.opts.Seed, n, s.baseNet.MinDelay, s.baseNet.MaxDelay, s.baseNet.Loss, s.baseNet.Dup, s.baseNet.Reorder, s.baseNet.ReorderDelay,
@@ -188,7 +190,6 @@ func (s *simulator) setup() error {
 	}
 	s.q.Push(s.chaosEnd, event{kind: evCalm})
 	s.q.Push(s.loadEnd, event{kind: evStopLoad})
-	s.q.Push(s.settleBy, event{kind: evEnd})
 	return nil
 }
 
@@ -331,16 +332,10 @@ func (s *simulator) handle(ev event) {
 		s.enterCalm()
 	case evStopLoad:
 		s.loadStopped = true
-		s.tr.printf(s.now, "", "load stops; waiting until %v for the live nodes to settle", s.settleBy)
+		s.tr.printf(s.now, "", "load stops; the live nodes must now settle")
 		s.q.Push(s.now+20*time.Millisecond, event{kind: evSettleCheck})
 	case evSettleCheck:
 		s.settleCheck()
-	case evEnd:
-		s.finished = true
-		if !s.settled {
-			s.reportUnsettled()
-			s.settled = true // faults stopped long ago: hold every live node to its obligations
-		}
 	}
 }
 
@@ -429,12 +424,13 @@ func (s *simulator) drain(n *node) {
 	for _, f := range rd.Frames {
 		data := slices.Clone(f.Data)
 		if f.To != 0 {
-			arrivals = s.send(n, f.To, data, arrivals[:0])
+			arrivals = s.sendTo(n, f.To, data, arrivals[:0], false)
 			continue
 		}
+		s.tr.printf(s.now, procName(n), "send %s to all", s.tr.frame(data))
 		for _, to := range s.ids {
 			if to != n.id {
-				arrivals = s.send(n, to, data, arrivals[:0])
+				arrivals = s.sendTo(n, to, data, arrivals[:0], true)
 			}
 		}
 	}
@@ -451,25 +447,33 @@ func (s *simulator) drain(n *node) {
 	}
 }
 
-func (s *simulator) send(n *node, to totem.NodeID, data []byte, arrivals []time.Duration) []time.Duration {
+// sendTo puts one copy of a frame on the network to node to; for a
+// multicast copy (multi) the trace shows only losses and duplicates.
+func (s *simulator) sendTo(n *node, to totem.NodeID, data []byte, arrivals []time.Duration, multi bool) []time.Duration {
 	if int(to) < 1 || int(to) > len(s.nodes) {
 		s.engineError(n, fmt.Sprintf("%v sent a frame to unknown node %d", n.proc(), to))
 		return arrivals
 	}
 	arrivals, fate := s.net.Send(s.now, n.id, to, arrivals)
 	if fate != netsim.Delivered {
-		s.tr.printf(s.now, procName(n), "send %s to n%d: %v", s.tr.frame(data), to, fate)
+		if multi {
+			s.tr.printf(s.now, procName(n), "  copy to n%d %v", to, fate)
+		} else {
+			s.tr.printf(s.now, procName(n), "send %s to n%d: %v", s.tr.frame(data), to, fate)
+		}
 		return arrivals
 	}
 	for _, at := range arrivals {
 		s.q.Push(at, event{kind: evFrame, node: to, from: n.id, data: data})
 	}
-	if s.tr.on() {
-		dup := ""
-		if len(arrivals) > 1 {
-			dup = " (duplicated)"
-		}
-		s.tr.printf(s.now, procName(n), "send %s to n%d%s", s.tr.frame(data), to, dup)
+	switch {
+	case !s.tr.on():
+	case multi && len(arrivals) > 1:
+		s.tr.printf(s.now, procName(n), "  copy to n%d duplicated", to)
+	case !multi && len(arrivals) > 1:
+		s.tr.printf(s.now, procName(n), "send %s to n%d (duplicated)", s.tr.frame(data), to)
+	case !multi:
+		s.tr.printf(s.now, procName(n), "send %s to n%d", s.tr.frame(data), to)
 	}
 	return arrivals
 }
@@ -493,6 +497,7 @@ func (s *simulator) deliver(n *node, d totem.Delivery) {
 	s.tr.printf(s.now, p.String(), "deliver %v %v %dB", id, d.Guarantee, len(d.Payload))
 	s.chk.Deliver(p, evs.Message{ID: id, Sender: d.Sender, Guarantee: d.Guarantee, Digest: Digest(d.Payload), Size: len(d.Payload)})
 	n.ringDeliv++
+	s.lastProgress = s.now
 	if id.From == p {
 		n.selfDeliv++
 	}
@@ -572,19 +577,28 @@ func (s *simulator) propose(n *node) {
 // ring of all live nodes, with nothing queued, everything it proposed
 // delivered, and the same deliveries in that ring as the others; then it
 // lets a few more token rotations pass so that late safe deliveries show.
+// A run that stops delivering for SettleLimit, or takes HardLimit after
+// the load stopped, ends unsettled: a violation.
 func (s *simulator) settleCheck() {
-	if s.settledAt != 0 {
-		s.finished = true
-		s.settled = true
+	switch {
+	case s.settledAt != 0:
+		s.finished, s.settled = true, true
 		s.tr.printf(s.now, "", "settled; run ends")
 		return
-	}
-	if s.isSettled() {
+	case s.isSettled():
 		s.settledAt = s.now
 		s.q.Push(s.now+200*time.Millisecond, event{kind: evSettleCheck})
 		return
+	case s.now-max(s.lastProgress, s.loadEnd) > s.opts.SettleLimit:
+		s.reportUnsettled(fmt.Sprintf("no message was delivered for %v", s.opts.SettleLimit))
+	case s.now-s.loadEnd > s.opts.HardLimit:
+		s.reportUnsettled(fmt.Sprintf("still not settled %v after the load stopped", s.opts.HardLimit))
+	default:
+		s.q.Push(s.now+20*time.Millisecond, event{kind: evSettleCheck})
+		return
 	}
-	s.q.Push(s.now+20*time.Millisecond, event{kind: evSettleCheck})
+	// Faults stopped long ago: hold every live node to its obligations.
+	s.finished, s.settled = true, true
 }
 
 func (s *simulator) isSettled() bool {
@@ -616,9 +630,9 @@ func (s *simulator) isSettled() bool {
 	return true
 }
 
-func (s *simulator) reportUnsettled() {
+func (s *simulator) reportUnsettled(why string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the live nodes did not settle within %v after the load stopped:", s.opts.SettleLimit)
+	fmt.Fprintf(&b, "the live nodes did not settle (%s); at the end:", why)
 	for _, n := range s.nodes {
 		if !n.up() {
 			fmt.Fprintf(&b, " n%d down;", n.id)

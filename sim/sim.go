@@ -18,8 +18,8 @@
 // A run has three phases: chaos (faults and load), calm (faults stop, the
 // network heals, some crashed nodes restart, load continues briefly) and
 // settle (no new load; the run ends once every live node is in one ring of
-// all live nodes with everything delivered, or after SettleLimit, which is
-// then a liveness violation).
+// all live nodes with everything delivered; failing to get there within
+// the SettleLimit and HardLimit bounds is a liveness violation).
 package sim
 
 import (
@@ -86,9 +86,12 @@ type Options struct {
 	NoFaults bool
 	// Chaos is the length of the fault phase (default drawn 1-2 s).
 	Chaos time.Duration
-	// SettleLimit bounds the time the live nodes get, after the load
-	// stops, to form one ring and deliver everything (default 5 s).
-	SettleLimit time.Duration
+	// SettleLimit bounds how long, after the load stops, the nodes may go
+	// without delivering any message before they have settled into one
+	// ring of all live nodes with everything delivered (default 3 s);
+	// HardLimit bounds the whole settle phase (default 30 s). Missing
+	// either is a NotSettled violation.
+	SettleLimit, HardLimit time.Duration
 	// Command is the program name used in ReplayCommand (default
 	// "totemsim").
 	Command string
