@@ -43,17 +43,46 @@
 //     members (joined: NODEUP; left: NODEDOWN when the member's node is no
 //     longer in the ring, PROCDOWN when its node is but no longer announces
 //     it), then applies the held-back messages in order.
-//   - If another regular configuration arrives before a sync completes, the
-//     sync is completed with the announcements received so far (the members
-//     of a node whose announcement is missing are left out until the next
-//     sync brings them back) and the held-back messages are applied, before
-//     the new sync starts. Every node that moved through the same
-//     configurations delivered the same messages, so they make the same
-//     decisions.
+//   - If another regular configuration arrives before a sync completes,
+//     nodes on different sides of the new partition may have delivered
+//     different parts of it, so the sync is abandoned: the views stay as
+//     they were (the next sync replaces them), held-back data messages are
+//     discarded (their senders get an Undelivered event), and the node's
+//     own held-back control operations are queued again.
+//   - A transitional configuration changes nothing by itself: the old-ring
+//     messages Totem delivers in it are applied in the views they were
+//     ordered in, so a message delivered by one node in the regular
+//     configuration and by another in the transitional one is delivered in
+//     the same view by both. As extended virtual synchrony allows, nodes in
+//     different partitions may deliver different old-ring messages there;
+//     the sync of the next regular configuration brings the views together.
 //
 // Totem hands over messages proposed before a configuration change after
-// it; they are simply applied at their place in the new order, against the
-// view in force there.
+// it; they are applied at their place in the new order, against the view in
+// force there (held back first if a sync is in progress). A data message
+// whose sender is not in the group's view at its place is dropped on every
+// node (counted; the sender gets an Undelivered event).
+//
+// # Events and the daemon
+//
+// Events() returns, in order: Deliver (a message for one local
+// connection), ConfChg (a new view of a group for one local connection),
+// RingChange (a new Totem ring, for every connection that asked for ring
+// changes) and Undelivered (one of the connection's own messages was
+// discarded; a daemon may forward or ignore it). A connection is one
+// client process: its first Join binds its pid; one process may join
+// several groups; several processes (connections) per node may join the
+// same group. Read-only state: Groups, Members, Ring, LocalMembers,
+// Syncing, PendingControl, Stats.
+//
+// # Guarantees
+//
+// A Send with totem.Safe is proposed as a safe Totem message: it is
+// delivered only once every node of the ring has it (Corosync accepts the
+// flag but delivers agreed). A sender receives its own messages like every
+// other member. Every member of a group receives the group's messages in
+// the same order, each in the same view, and views change at the same
+// place among the messages on every member that stays connected.
 //
 // # Back-pressure
 //
@@ -70,4 +99,7 @@
 // Every cpg message inside a Totem payload is one version byte (1) followed
 // by a msgpack array whose first element is the message type (see wire.go).
 // A delivered payload that does not decode is counted in Stats and skipped.
+// If other services share the ring, the daemon routes to Deliver the
+// messages whose payload starts with the cpg version byte, and every
+// configuration change.
 package cpg

@@ -25,6 +25,8 @@ type fakeRing struct {
 	comps [][]totem.NodeID
 	seq   uint64
 	rec   *cpgcheck.Recorder
+	// cfg is the configuration of services started from now on.
+	cfg cpg.Config
 	// inflight makes a configuration change deliver part of the queued
 	// proposals in the transitional configuration (old-ring messages only
 	// some nodes received).
@@ -65,14 +67,20 @@ func newFakeRing(t testing.TB, seed uint64, ids ...totem.NodeID) *fakeRing {
 	for _, id := range ids {
 		r.start(id)
 	}
-	r.partition(ids)
+	if len(ids) > 0 {
+		r.partition(ids)
+	}
 	return r
 }
 
 // start creates a fresh node (first start or restart), alone.
 func (r *fakeRing) start(id totem.NodeID) *fakeNode {
 	n := &fakeNode{id: id, ring: r, limit: 1 << 30}
-	n.svc = cpg.New(id, n)
+	svc, err := cpg.NewWithConfig(id, n, r.cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	n.svc = svc
 	r.nodes[id] = n
 	return n
 }

@@ -38,7 +38,7 @@ type Harness struct {
 
 	Rec *cpgcheck.Recorder
 	// Log, if set, receives every delivery handed to a cpg service.
-	Log func(node totem.NodeID, inc int, now time.Duration, d totem.Delivery)
+	Log    func(node totem.NodeID, inc int, now time.Duration, d totem.Delivery)
 	latest map[totem.NodeID]*Node
 	all    []*Node
 	errs   []error
