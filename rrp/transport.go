@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -365,6 +366,9 @@ func (t *Transport) writeMsgs(l *link, msgs []ipv4.Message, hbs []bool) {
 		if err != nil || n == 0 {
 			// The datagram at i was refused (interface down, no route...).
 			c.sendErrors.Add(1)
+			if i < len(msgs) {
+				t.logSendError(l, msgs[i].Addr, err)
+			}
 			i++
 		}
 	}
@@ -630,6 +634,16 @@ func (t *Transport) logStale(addr net.Addr, li int, node NodeID) {
 		t.cfg.Logger.Warn(fmt.Sprintf("rrp: dropping packets from %v (node %d) on link %d from an older incarnation: replayed traffic, or the node restarted with its clock behind its previous start", addr, node, li),
 			"peer", addrString(addr), "link", li, "node", uint32(node))
 	})
+}
+
+func (t *Transport) logSendError(l *link, to net.Addr, err error) {
+	if err == nil {
+		return
+	}
+	if t.logLimit.allow("send "+strconv.Itoa(l.idx)+" "+addrString(to), time.Now()) {
+		t.cfg.Logger.Warn(fmt.Sprintf("rrp: link %d cannot send to %v: %v", l.idx, to, err),
+			"link", l.idx, "peer", addrString(to), "err", err)
+	}
 }
 
 func addrString(a net.Addr) string {
