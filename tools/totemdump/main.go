@@ -12,7 +12,8 @@
 //	totemdump -r capture.pcap -p 5405 -p 5407 --hex
 //
 // Datagrams are recognised by UDP port (--port, default 5405). IPv4
-// fragments are reassembled. Each line shows the capture time, the
+// fragments are reassembled. A live capture on lo sees every datagram
+// twice (once sent, once received). Each line shows the capture time, the
 // addresses, the rrp header (type, link, sender, destination, incarnation,
 // sequence number, key fingerprint) and the decoded contents; packets that
 // fail to decode or authenticate are shown with the reason.
