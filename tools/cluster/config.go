@@ -46,6 +46,9 @@ func nodeConfig(s *State, n *NodeInfo) string {
 	}
 	fmt.Fprintf(&b, "\n[ipc]\nsocket = %s\n", tomlString(n.Socket))
 	fmt.Fprintf(&b, "\n[logging]\nlevel = \"info\"\nformat = \"text\"\n")
+	for l := 0; l < s.Links; l++ {
+		fmt.Fprintf(&b, "\n[[link]] # link %d\n", l)
+	}
 	for i := range s.NodeInfo {
 		o := &s.NodeInfo[i]
 		fmt.Fprintf(&b, "\n[[node]]\nnodeid = %d\nname = %s\naddrs = [", o.ID, tomlString(fmt.Sprintf("n%d", o.ID)))

@@ -453,7 +453,7 @@ func cmdUp(f flags, nArg string, stdout io.Writer) (err error) {
 	// From here on a failure undoes everything recorded so far.
 	defer func() {
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "cluster: up failed, removing what it made: %v\n", err)
+			fmt.Fprintln(os.Stderr, "cluster: up failed; removing what it made")
 			if derr := teardown(s, f.grace, io.Discard); derr != nil {
 				fmt.Fprintf(os.Stderr, "cluster: cleanup: %v\n", derr)
 			}
