@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -360,20 +359,8 @@ func (s *simulator) config(n *node) totem.Config {
 	cfg.MaxMessages = s.maxMessages
 	cfg.MaxMessageSize = MaxPayload
 	cfg.MaxQueueBytes = 4 * MaxPayload
-	setBreak(&cfg, s.opts.Break)
+	cfg.Break = s.opts.Break
 	return cfg
-}
-
-// setBreak sets cfg.Break if the engine has that field.
-func setBreak(cfg *totem.Config, rule string) {
-	if rule == "" {
-		return
-	}
-	f := reflect.ValueOf(cfg).Elem().FieldByName("Break")
-	if !f.IsValid() || f.Kind() != reflect.String {
-		panic("sim: this engine has no Config.Break; cannot break rule " + rule)
-	}
-	f.SetString(rule)
 }
 
 func (s *simulator) start(n *node) {
