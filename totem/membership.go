@@ -46,6 +46,13 @@ func (n *Node) onJoin(j *Join) {
 	if j.Sender == n.id {
 		return
 	}
+	// A node's ring sequence number only grows: a join carrying an older
+	// one than we have seen from its sender was sent in an earlier round.
+	if j.RingSeq < n.seenSeq[j.Sender] {
+		n.stats.RxMsgDropped++
+		return
+	}
+	n.seenSeq[j.Sender] = j.RingSeq
 	switch n.state {
 	case Operational:
 		if n.cur.members.Contains(j.Sender) && j.RingSeq < n.cur.id.Seq {
@@ -69,10 +76,13 @@ func (n *Node) onJoin(j *Join) {
 	}
 	switch {
 	case j.Fail.Contains(n.id):
-		// The sender believes we failed: we cannot be in one ring with it.
-		n.fail = n.fail.Add(j.Sender)
-		n.agreed = NodeSet{n.id}
-		n.sendJoin()
+		// The sender believes we failed. Its fail set is not ours to adopt;
+		// it cannot agree with us, and the consensus timeout settles it.
+		if proc := n.proc.Union(j.Proc); !proc.Equal(n.proc) {
+			n.proc = proc
+			n.agreed = NodeSet{n.id}
+			n.sendJoin()
+		}
 	case j.Proc.Equal(n.proc) && j.Fail.Equal(n.fail):
 		n.agreed = n.agreed.Add(j.Sender)
 	default:
@@ -288,6 +298,9 @@ func (n *Node) install() {
 
 func (n *Node) onMergeDetect(m *MergeDetect) {
 	n.stats.MembMergeDetectRx++
+	if m.Ring.Seq > n.seenSeq[m.Sender] {
+		n.seenSeq[m.Sender] = m.Ring.Seq
+	}
 	switch n.state {
 	case Operational:
 		if m.Ring == n.cur.id || (n.cur.members.Contains(m.Sender) && m.Ring.Seq <= n.cur.id.Seq) {

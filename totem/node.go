@@ -48,8 +48,9 @@ type Node struct {
 
 	// Gather.
 	proc, fail  NodeSet
-	agreed      NodeSet // nodes whose join matches proc and fail
-	joinRingSeq uint64  // highest ring sequence number in joins this gather
+	agreed      NodeSet           // nodes whose join matches proc and fail
+	joinRingSeq uint64            // highest ring sequence number in joins this gather
+	seenSeq     map[NodeID]uint64 // highest ring sequence number seen from each node
 	joinAt      time.Duration
 	consensusAt time.Duration
 
@@ -90,6 +91,7 @@ func NewNode(cfg Config) (*Node, error) {
 		cur:        newRingState(RingID{Rep: cfg.NodeID}, nil),
 		ringSeqMax: cfg.RingSeq,
 		partial:    make(map[NodeID]*partialMsg),
+		seenSeq:    make(map[NodeID]uint64),
 	}
 	return n, nil
 }
