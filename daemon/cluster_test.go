@@ -319,10 +319,13 @@ func leftWith(group string, node client.NodeID, pid uint32, reason client.Reason
 func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*clusterTimeout)
 	defer cancel()
+	start := time.Now()
+	phase := func(name string) { t.Logf("%6.2fs %s", time.Since(start).Seconds(), name) }
 	c := newCluster(t, 3)
 	for id := 1; id <= 3; id++ {
 		c.waitRing(ctx, id, 1, 2, 3)
 	}
+	phase("ring of 3 formed")
 
 	// status --json from totemctl.
 	out, code := c.run(1, "status", "--json")
@@ -340,6 +343,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("totemctl status --json: exit %d, %v\n%s", code, err, out)
 	}
 
+	phase("join")
 	// Join: one member per node.
 	const g = "cluster-test"
 	hs := make([]*client.Handle, 3)
@@ -359,6 +363,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("totemctl members: exit %d\n%s", code, out)
 	}
 
+	phase("send")
 	// Send with both guarantees from every node, concurrently: every member
 	// delivers the same sequence.
 	const per = 50
@@ -399,6 +404,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal("no safe message delivered")
 	}
 
+	phase("totemctl cpg send")
 	// totemctl cpg send, while node 1's member listens.
 	mark := evs[0].len()
 	out, code = c.run(3, "cpg", "send", g, "--safe", "--count", "5", "--size", "100")
@@ -410,6 +416,7 @@ func TestCluster(t *testing.T) {
 		return ok && len(cc.Left) == 1 && cc.Left[0].Reason == client.ReasonLeave && cc.Left[0].NodeID == 3
 	})
 
+	phase("leave")
 	// Leave: node 3's member leaves; the others see reason leave.
 	mark = evs[0].len()
 	if err := hs[2].Leave(ctx, g); err != nil {
@@ -417,6 +424,7 @@ func TestCluster(t *testing.T) {
 	}
 	evs[0].waitFor(t, ctx, "leave of node 3's member", mark, leftWith(g, 3, hs[2].PID(), client.ReasonLeave))
 
+	phase("client killed")
 	// A client killed: totemctl cpg listen on node 3, killed with SIGKILL.
 	mark = evs[0].len()
 	listen := exec.Command(c.ctl, "--socket", c.sockets[2], "cpg", "listen", g, "--json")
@@ -437,6 +445,7 @@ func TestCluster(t *testing.T) {
 	listen.Wait()
 	evs[0].waitFor(t, ctx, "procdown of the killed client", mark, leftWith(g, 3, lpid, client.ReasonProcDown))
 
+	phase("daemon killed")
 	// A daemon killed: node 3 dies with a member; the others see nodedown.
 	h3 := c.connect(ctx, 3)
 	ev3 := collect(h3)
@@ -453,6 +462,7 @@ func TestCluster(t *testing.T) {
 	}
 	c.waitRing(ctx, 1, 1, 2)
 
+	phase("restart")
 	// Restart: node 3 rejoins and learns the groups.
 	c.start(3)
 	for id := 1; id <= 3; id++ {
@@ -478,6 +488,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("totemctl groups: exit %d\n%s", code, out)
 	}
 
+	phase("sigterm")
 	// SIGTERM leaves gracefully: node 2 exits 0 and the others see its
 	// member leave with nodedown.
 	mark = evs[0].len()
@@ -486,6 +497,7 @@ func TestCluster(t *testing.T) {
 	}
 	evs[0].waitFor(t, ctx, "nodedown after node 2's graceful leave", mark, leftWith(g, 2, 0, client.ReasonNodeDown))
 	c.waitRing(ctx, 1, 1, 3)
+	phase("done")
 	if out, code := c.run(2, "status"); code != 2 {
 		t.Fatalf("totemctl status on a stopped daemon: exit %d, want 2\n%s", code, out)
 	}
