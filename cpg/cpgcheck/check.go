@@ -9,6 +9,8 @@
 //   - no creation: every delivered message was sent (accepted by Send) by
 //     the sender, pid and guarantee it carries, to that group;
 //   - no duplication: a process delivers a message at most once;
+//   - sender order: a process delivers the messages of one sender in the
+//     order they were sent;
 //   - delivery within the view: a process delivers only while its view
 //     holds both itself and the sender;
 //   - consistent views: each configuration change of a process follows
@@ -56,6 +58,7 @@ type entry struct {
 	regular bool // for a mark: regular (else transitional)
 	// message
 	msg       string
+	sentAt    int // sent.n, or -1 if unknown
 	sender    totem.NodeID
 	pid       uint32
 	guarantee totem.Guarantee
@@ -82,6 +85,7 @@ type sendRec struct {
 }
 
 type sent struct {
+	n         int // order of the send in the whole run
 	node      totem.NodeID
 	pid       uint32
 	group     string
@@ -138,7 +142,7 @@ func (r *Recorder) Sent(node totem.NodeID, conn cpg.ConnID, pid uint32, group st
 		r.fail("harness: payload %q sent twice to %q", short(string(data)), group)
 		return
 	}
-	r.sent[k] = sent{node: node, pid: pid, group: group, guarantee: g}
+	r.sent[k] = sent{n: len(r.sent), node: node, pid: pid, group: group, guarantee: g}
 	s := r.stream(node, conn, group)
 	s.pending = append(s.pending, sendRec{msg: string(data), pos: len(s.entries)})
 }
@@ -193,7 +197,11 @@ func (r *Recorder) Events(node totem.NodeID, evs []cpg.Event) {
 			case snt.guarantee != e.Guarantee:
 				r.fail("node %d conn %d group %q: %q delivered %v, sent %v", node, e.Conn, e.Group, short(string(e.Data)), e.Guarantee, snt.guarantee)
 			}
-			s.entries = append(s.entries, entry{msg: string(e.Data), sender: e.Sender, pid: e.Pid, guarantee: e.Guarantee})
+			at := -1
+			if ok {
+				at = snt.n
+			}
+			s.entries = append(s.entries, entry{msg: string(e.Data), sentAt: at, sender: e.Sender, pid: e.Pid, guarantee: e.Guarantee})
 		case cpg.Undelivered:
 			s := r.stream(node, e.Conn, e.Group)
 			if s.undelivered == nil {
@@ -289,6 +297,7 @@ func (r *Recorder) checkStream(s *stream, fail func(string, ...any)) {
 	var view []cpg.Member
 	inView := false
 	seen := make(map[string]bool)
+	lastFrom := make(map[cpg.Member]entry) // FIFO per sender
 	self := func() bool { return has(view, s.key.node, s.pid) }
 	for i, e := range s.entries {
 		if e.isMark {
@@ -339,6 +348,11 @@ func (r *Recorder) checkStream(s *stream, fail func(string, ...any)) {
 		if seen[e.msg] {
 			fail("%s: entry %d: %q delivered twice", s.name(), i, short(e.msg))
 		}
+		from := cpg.Member{Node: e.sender, Pid: e.pid}
+		if prev, ok := lastFrom[from]; ok && e.sentAt >= 0 && prev.sentAt > e.sentAt {
+			fail("%s: entry %d: %q from %v delivered after %q, sent later", s.name(), i, short(e.msg), from, short(prev.msg))
+		}
+		lastFrom[from] = e
 		seen[e.msg] = true
 		if !inView {
 			fail("%s: entry %d: %q delivered outside the process's view %v", s.name(), i, short(e.msg), view)

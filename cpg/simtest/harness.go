@@ -35,6 +35,8 @@ type Harness struct {
 	LoadUntil time.Duration
 	// Interval bounds the time between two client operations on a node.
 	Interval time.Duration
+	// Bursts makes every send a burst of up to 40 messages.
+	Bursts bool
 
 	Rec *cpgcheck.Recorder
 	// Log, if set, receives every delivery handed to a cpg service.
@@ -90,6 +92,16 @@ func (h *Harness) Factory() sim.EngineFactory {
 
 // Sent returns the number of cpg messages accepted by Send.
 func (h *Harness) Sent() int { return h.sent }
+
+// Delivered returns the number of cpg deliveries to local processes,
+// summed over every node.
+func (h *Harness) Delivered() int {
+	total := 0
+	for _, n := range h.all {
+		total += int(n.svc.Stats().Delivered)
+	}
+	return total
+}
 
 // proc is one simulated client process.
 type proc struct {
@@ -280,24 +292,39 @@ func (n *Node) op() {
 		if !p.joined[g] {
 			return
 		}
-		gu := totem.Agreed
-		if n.rng.IntN(2) == 0 {
-			gu = totem.Safe
+		burst := 1
+		if n.h.Bursts || n.rng.IntN(10) == 0 {
+			burst = 1 + n.rng.IntN(40)
 		}
-		n.seq++
-		data := []byte(fmt.Sprintf("n%d.%d.%d", n.id, n.inc, n.seq))
-		if n.rng.IntN(20) == 0 {
-			data = append(data, make([]byte, 2000+n.rng.IntN(6000))...)
-		}
-		err := n.svc.Send(p.conn, p.pid, g, data, gu)
-		switch {
-		case err == nil:
-			n.h.sent++
-			n.h.Rec.Sent(n.id, p.conn, p.pid, g, data, gu)
-		case !errors.Is(err, cpg.ErrTryAgain):
-			n.fail("send %q: %v", g, err)
+		for range burst {
+			if !n.send(p, g) {
+				return
+			}
 		}
 	}
+}
+
+// send sends one message from p to g and reports whether it was accepted.
+func (n *Node) send(p *proc, g string) bool {
+	gu := totem.Agreed
+	if n.rng.IntN(2) == 0 {
+		gu = totem.Safe
+	}
+	n.seq++
+	data := []byte(fmt.Sprintf("n%d.%d.%d", n.id, n.inc, n.seq))
+	if n.rng.IntN(20) == 0 {
+		data = append(data, make([]byte, 2000+n.rng.IntN(6000))...)
+	}
+	err := n.svc.Send(p.conn, p.pid, g, data, gu)
+	switch {
+	case err == nil:
+		n.h.sent++
+		n.h.Rec.Sent(n.id, p.conn, p.pid, g, data, gu)
+		return true
+	case !errors.Is(err, cpg.ErrTryAgain):
+		n.fail("send %q: %v", g, err)
+	}
+	return false
 }
 
 // Finish ends the run's bookkeeping: nodes not in the final ring are

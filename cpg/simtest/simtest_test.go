@@ -53,3 +53,30 @@ func TestCPGOverTotemInSimulator(t *testing.T) {
 		}
 	}
 }
+
+// TestCPGOverTotemHeavyLoadNoFaults sends bursts at a high rate on a
+// network that only delays packets: every message must arrive intact, in
+// sender order, once.
+func TestCPGOverTotemHeavyLoadNoFaults(t *testing.T) {
+	first, last := seedsFromEnv(2)
+	const chaos = 250 * time.Millisecond
+	for seed := first; seed <= last; seed++ {
+		h := New(seed, chaos)
+		h.Interval = 3 * time.Millisecond
+		h.Bursts = true
+		res := sim.Run(sim.Options{Seed: seed, Engine: h.Factory(), Chaos: chaos, NoFaults: true})
+		err := h.Finish()
+		for i, v := range res.Violations {
+			if i < 3 {
+				t.Errorf("seed %d: totem: %v", seed, v)
+			}
+		}
+		if err != nil {
+			t.Errorf("seed %d: cpg:\n%v", seed, err)
+		}
+		t.Logf("seed %d: %d nodes, %d cpg messages sent, %d delivered", seed, res.Nodes, h.Sent(), h.Delivered())
+		if h.Sent() < 500 {
+			t.Errorf("seed %d: only %d messages sent", seed, h.Sent())
+		}
+	}
+}
