@@ -117,3 +117,26 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenPacket: OpenPacket never panics, and returns a body only for
+// clear datagrams or ones sealed under the key.
+func FuzzOpenPacket(f *testing.F) {
+	sealed, _ := AppendPacket(nil, Header{Type: TypeFrame, From: 1, Seq: 1}, []byte("body"), testKey)
+	clear, _ := AppendPacket(nil, Header{Type: TypeHeartbeat, From: 1, Seq: 1}, AppendHeartbeat(nil, nil), nil)
+	f.Add(sealed)
+	f.Add(clear)
+	f.Add(sealed[:HeaderSize])
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		h, body, err := OpenPacket(pkt, testKey)
+		if err != nil {
+			return
+		}
+		want := len(pkt) - HeaderSize
+		if h.Encrypted() {
+			want -= NonceSize + TagSize
+		}
+		if len(body) != want {
+			t.Fatalf("body of %d bytes from a %d-byte datagram", len(body), len(pkt))
+		}
+	})
+}

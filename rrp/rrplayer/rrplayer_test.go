@@ -73,3 +73,25 @@ func TestLayerDecodesAndOpens(t *testing.T) {
 		t.Fatal("garbage decoded as rrp")
 	}
 }
+
+// FuzzDecodeFromBytes: the layer never panics and splits what it accepts
+// into contents and payload that cover the datagram.
+func FuzzDecodeFromBytes(f *testing.F) {
+	key := bytes.Repeat([]byte{3}, rrp.KeySize)
+	sealed, _ := rrp.AppendPacket(nil, rrp.Header{Type: rrp.TypeFrame, From: 1, Seq: 1}, []byte("x"), key)
+	clear, _ := rrp.AppendPacket(nil, rrp.Header{Type: rrp.TypeFrame, From: 1, Seq: 1}, []byte("x"), nil)
+	f.Add(sealed)
+	f.Add(clear)
+	f.Add([]byte("TR\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var l RRP
+		if err := l.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
+			return
+		}
+		if len(l.LayerContents())+len(l.LayerPayload()) != len(data) {
+			t.Fatal("contents and payload do not cover the datagram")
+		}
+		_ = l.String()
+		l.Open(key)
+	})
+}
