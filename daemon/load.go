@@ -1,12 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -70,7 +70,15 @@ func ParseConfig(data []byte, cfg *Config) Problems {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return Problems{{Line: pe.Position.Line, Message: "syntax error: " + pe.Message, Fix: "correct the TOML syntax on that line"}}
+			line := pe.Position.Line
+			// The lexer may stand on the newline ending the bad line.
+			if st := pe.Position.Start; st > 0 && st <= len(data) {
+				line = bytes.Count(data[:st], []byte("\n")) + 1
+				if st < len(data) && data[st] == '\n' && st > 0 && line > 1 && pe.Position.Line > line {
+					line = pe.Position.Line - 1
+				}
+			}
+			return Problems{{Line: line, Message: "syntax error: " + pe.Message, Fix: "correct the TOML syntax on that line"}}
 		}
 		return Problems{{Message: err.Error(), Fix: "correct the TOML syntax"}}
 	}
@@ -289,4 +297,4 @@ func lineOf(lines map[string]int, key string) int {
 	return 0
 }
 
-var _ = strconv.Itoa
+func typeOf(v any) reflect.Type { return reflect.TypeOf(v) }
