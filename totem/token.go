@@ -24,9 +24,12 @@ func (n *Node) onToken(t *Token) {
 	n.tokenRetransAt = 0
 	n.cancelSent = false
 
-	if n.state == Recovery && t.Install {
+	switch {
+	case n.state == Recovery && t.Install:
 		n.install()
 		r = n.cur
+	case t.Install && n.id == t.Ring.Rep:
+		t.Install = false // back at the representative: every member has installed
 	}
 	if t.Seq > r.high {
 		r.high = t.Seq
