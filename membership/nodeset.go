@@ -1,9 +1,10 @@
-// Package membership holds the pure pieces of Totem ring formation that do
-// not depend on message buffers: node identities and sets, the gather and
-// consensus algorithm that agrees on the members of a new ring, and quorum.
+// Package membership holds what the cluster's membership is made of: node
+// identities, node sets (the proc, fail and member sets of the Totem
+// membership protocol, whose state machine lives in package totem beside
+// the message buffers it recovers), and the quorum calculation.
 //
 // Like package totem it performs no I/O, starts no goroutines and reads no
-// clock; the totem engine drives it.
+// clock.
 package membership
 
 import (
