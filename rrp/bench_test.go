@@ -2,6 +2,7 @@ package rrp
 
 import (
 	"net"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,13 @@ import (
 // benchSize is the frame size of the throughput benchmarks (the raw UDP
 // reference figures use 1000-byte datagrams).
 const benchSize = 1000
+
+// cpuTime returns the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // runThroughput sends b.N frames of benchSize bytes from ts[0] to ts[1] in
 // batches and reports the send and receive rates in datagrams per second.
@@ -32,6 +40,7 @@ func runThroughput(b *testing.B, ts []*Transport, batch int) {
 	}
 	b.SetBytes(benchSize)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for sent := 0; sent < b.N; sent += batch {
 		n := min(batch, b.N-sent)
@@ -46,6 +55,7 @@ func runThroughput(b *testing.B, ts []*Transport, batch int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(got.Load()), "cpu-ns/dgram")
 	recvDur := time.Duration(last.Load() - start.UnixNano())
 	b.ReportMetric(float64(b.N)/sendDur.Seconds(), "sent/s")
 	if recvDur > 0 {
@@ -140,6 +150,7 @@ func BenchmarkRawUDPBatch(b *testing.B) {
 	}
 	b.SetBytes(benchSize)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for sent := 0; sent < b.N; {
 		n, err := pc.WriteBatch(ms[:min(64, b.N-sent)], 0)
@@ -154,6 +165,7 @@ func BenchmarkRawUDPBatch(b *testing.B) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(got.Load()), "cpu-ns/dgram")
 	rx.Close()
 	b.ReportMetric(float64(b.N)/sendDur.Seconds(), "sent/s")
 	b.ReportMetric(float64(got.Load())/time.Duration(last.Load()-start.UnixNano()).Seconds(), "recv/s")

@@ -508,3 +508,34 @@ func TestPeerRestart(t *testing.T) {
 		t.Fatalf("restart not logged:\n%s", logs.String())
 	}
 }
+
+// TestOneWayFailureTakesLinkDownAtBothEnds: node 1's datagrams on link 0
+// are all lost while node 2's still arrive. Node 1 hears node 2 but is told
+// it is not heard, so both ends mark the link down; traffic both ways uses
+// link 1.
+func TestOneWayFailureTakesLinkDownAtBothEnds(t *testing.T) {
+	cfgs := loopbackConfigs(t, "127.0.0.1", 2, 2)
+	ts := startAll(t, cfgs)
+	waitFor(t, 5*time.Second, "links up", func() bool { return allUp(ts) })
+	ts[0].SetFault(0, Fault{Drop: 1})
+	waitFor(t, 5*time.Second, "link 0 down at both ends", func() bool { return !linkUp(ts[0], 0, 2) && !linkUp(ts[1], 0, 1) })
+	if heard := peerStatus(ts[0], 0, 2).LastHeard; time.Since(heard) > cfgs[0].LinkTimeout {
+		t.Fatalf("node 1 stopped hearing node 2 on link 0 (last %v ago); the fault is one-way", time.Since(heard))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ts[0].Send(2, []byte("a"))
+	ts[1].Send(1, []byte("b"))
+	if got := collect(ctx, ts[1], 1); len(got) != 1 || got[0].Link != 1 {
+		t.Fatalf("node 2 got %v, want a frame on link 1", got)
+	}
+	if got := collect(ctx, ts[0], 1); len(got) != 1 || got[0].Link != 1 {
+		t.Fatalf("node 1 got %v, want a frame on link 1", got)
+	}
+	ts[0].SetFault(0, Fault{})
+	waitFor(t, 5*time.Second, "link 0 back", func() bool { return allUp(ts) })
+	a, b := peerStatus(ts[0], 0, 2), peerStatus(ts[1], 0, 1)
+	if a.Ups != b.Ups || a.Downs != b.Downs {
+		t.Fatalf("histories differ: %+v vs %+v", a, b)
+	}
+}
