@@ -388,7 +388,7 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 // Send is TrySend that waits and retries while the daemon answers
 // try-again, until ctx is done (then it returns ctx's error).
 func (h *Handle) Send(ctx context.Context, group string, data []byte, g Guarantee) error {
-	for backoff := 200 * time.Microsecond; ; backoff = min(backoff*2, 50*time.Millisecond) {
+	for backoff := 200 * time.Microsecond; ; backoff = min(backoff*2, 5*time.Millisecond) {
 		err := h.TrySend(ctx, group, data, g)
 		if !errors.Is(err, ErrTryAgain) {
 			return err

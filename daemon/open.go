@@ -72,7 +72,7 @@ func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 		t.Close()
 		return 0, err
 	}
-	d.node, d.cpg, d.net, d.netIn = node, svc, rrpNet{t}, t.Recv()
+	d.node, d.cpg, d.net, d.netIn = node, svc, rrpNet{t: t, self: d.nodeID}, t.Recv()
 	return clientMax, nil
 }
 
@@ -86,7 +86,10 @@ func rrpFrames(fs []totem.Frame) []rrp.Frame {
 }
 
 // rrpNet adapts *rrp.Transport to network.
-type rrpNet struct{ t *rrp.Transport }
+type rrpNet struct {
+	t    *rrp.Transport
+	self totem.NodeID
+}
 
 func (n rrpNet) SendBatch(fs []rrp.Frame) error { return n.t.SendBatch(fs) }
 func (n rrpNet) Close() error                   { return n.t.Close() }
@@ -94,7 +97,7 @@ func (n rrpNet) Close() error                   { return n.t.Close() }
 func (n rrpNet) Links() []linkState {
 	var out []linkState
 	for _, l := range n.t.Links() {
-		out = append(out, linkState{Link: l.Link, Addr: l.Local, State: "local", Counters: linkCounters(l.LinkCounters)})
+		out = append(out, linkState{Node: n.self, Link: l.Link, Addr: l.Local, State: "local", Counters: linkCounters(l.LinkCounters)})
 		for _, p := range l.Peers {
 			st := "down"
 			if p.Up {
