@@ -50,6 +50,7 @@ type Service struct {
 	cfg   Config
 	local totem.NodeID
 	p     Proposer
+	enc   *encoder
 	dec   *decoder
 
 	ring     RingInfo
@@ -101,6 +102,7 @@ func NewWithConfig(local totem.NodeID, p Proposer, cfg Config) (*Service, error)
 		cfg:     cfg.withDefaults(),
 		local:   local,
 		p:       p,
+		enc:     newEncoder(),
 		dec:     newDecoder(),
 		groups:  make(map[string][]Member),
 		records: make(map[memberKey]*record),
@@ -197,7 +199,7 @@ func (s *Service) Send(conn ConnID, pid uint32, group string, data []byte, g tot
 		// Left out by a sync cut short; the next sync brings it back.
 		return ErrTryAgain
 	}
-	err := s.p.Propose(encodeData(group, pid, data), g)
+	err := s.p.Propose(s.enc.data(group, pid, data), g)
 	switch {
 	case err == nil:
 		s.stats.Sent++
@@ -259,7 +261,7 @@ func (s *Service) Flush() {
 	}
 	for len(s.ctrl) > 0 {
 		n := min(len(s.ctrl), maxCtrlBatch)
-		if !s.propose(encodeControl(s.ctrl[:n])) {
+		if !s.propose(s.enc.control(s.ctrl[:n])) {
 			return
 		}
 		for _, op := range s.ctrl[:n] {
@@ -440,6 +442,9 @@ func (s *Service) dropRecord(group string, pid uint32) {
 		return
 	}
 	delete(s.records, k)
+	if r.gone {
+		return // its connection is forgotten already
+	}
 	if c := s.conns[r.conn]; c != nil && c.pid == pid {
 		delete(c.groups, group)
 	}

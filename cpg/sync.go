@@ -91,7 +91,7 @@ func (s *Service) startSync(ring totem.RingID, nodes totem.NodeSet) {
 	for {
 		n := min(len(entries), perPart)
 		last := n == len(entries)
-		s.syncOut = append(s.syncOut, encodeSync(ring, part, last, entries[:n]))
+		s.syncOut = append(s.syncOut, s.enc.sync(ring, part, last, entries[:n]))
 		entries = entries[n:]
 		part++
 		if last {

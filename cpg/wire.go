@@ -92,64 +92,110 @@ const (
 	ctrlHeader   = 1 + 1 + 1 + 5
 )
 
-func newEncoder(size int) (*bytes.Buffer, *msgpack.Encoder) {
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	buf.WriteByte(wireVersion)
-	enc := msgpack.NewEncoder(buf)
-	return buf, enc
+// sliceWriter is the io.Writer the msgpack encoder writes into: a byte
+// slice that is handed out as the payload and replaced for the next one.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
 }
 
-// encodeData encodes a data message. The errors of a bytes.Buffer-backed
-// encoder cannot happen and are ignored.
-func encodeData(group string, pid uint32, data []byte) []byte {
-	buf, enc := newEncoder(len(data) + len(group) + 24)
-	_ = enc.EncodeArrayLen(4)
-	_ = enc.EncodeUint(msgData)
-	_ = enc.EncodeString(group)
-	_ = enc.EncodeUint(uint64(pid))
-	_ = enc.EncodeBytes(data)
-	return buf.Bytes()
+func (w *sliceWriter) WriteByte(c byte) error {
+	w.b = append(w.b, c)
+	return nil
 }
 
-// encodeControl encodes a batch of control operations.
-func encodeControl(ops []ctrlOp) []byte {
+func (w *sliceWriter) WriteString(s string) (int, error) {
+	w.b = append(w.b, s...)
+	return len(s), nil
+}
+
+// encoder builds payloads with one reusable msgpack encoder. The errors of
+// a slice-backed encoder cannot happen and are ignored.
+type encoder struct {
+	w   sliceWriter
+	enc *msgpack.Encoder
+}
+
+func newEncoder() *encoder {
+	e := &encoder{}
+	e.enc = msgpack.NewEncoder(&e.w)
+	return e
+}
+
+func (e *encoder) begin(size int) {
+	e.w.b = make([]byte, 0, size)
+	e.w.b = append(e.w.b, wireVersion)
+}
+
+func (e *encoder) end() []byte {
+	b := e.w.b
+	e.w.b = nil
+	return b
+}
+
+// data encodes a data message.
+func (e *encoder) data(group string, pid uint32, data []byte) []byte {
+	e.begin(len(data) + len(group) + 24)
+	_ = e.enc.EncodeArrayLen(4)
+	_ = e.enc.EncodeUint(msgData)
+	_ = e.enc.EncodeString(group)
+	_ = e.enc.EncodeUint(uint64(pid))
+	_ = e.enc.EncodeBytes(data)
+	return e.end()
+}
+
+// control encodes a batch of control operations.
+func (e *encoder) control(ops []ctrlOp) []byte {
 	size := ctrlHeader
 	for _, o := range ops {
 		size += len(o.Group) + 16
 	}
-	buf, enc := newEncoder(size)
-	_ = enc.EncodeArrayLen(2)
-	_ = enc.EncodeUint(msgControl)
-	_ = enc.EncodeArrayLen(len(ops))
+	e.begin(size)
+	_ = e.enc.EncodeArrayLen(2)
+	_ = e.enc.EncodeUint(msgControl)
+	_ = e.enc.EncodeArrayLen(len(ops))
 	for _, o := range ops {
-		_ = enc.EncodeArrayLen(3)
-		_ = enc.EncodeUint(uint64(o.Op))
-		_ = enc.EncodeString(o.Group)
-		_ = enc.EncodeUint(uint64(o.Pid))
+		_ = e.enc.EncodeArrayLen(3)
+		_ = e.enc.EncodeUint(uint64(o.Op))
+		_ = e.enc.EncodeString(o.Group)
+		_ = e.enc.EncodeUint(uint64(o.Pid))
 	}
-	return buf.Bytes()
+	return e.end()
 }
 
-// encodeSync encodes one part of a sync announcement.
-func encodeSync(ring totem.RingID, part uint32, last bool, entries []syncEntry) []byte {
+// sync encodes one part of a sync announcement.
+func (e *encoder) sync(ring totem.RingID, part uint32, last bool, entries []syncEntry) []byte {
 	size := syncHeader
-	for _, e := range entries {
-		size += len(e.Group) + 12
+	for _, en := range entries {
+		size += len(en.Group) + 12
 	}
-	buf, enc := newEncoder(size)
-	_ = enc.EncodeArrayLen(6)
-	_ = enc.EncodeUint(msgSync)
-	_ = enc.EncodeUint(uint64(ring.Rep))
-	_ = enc.EncodeUint(ring.Seq)
-	_ = enc.EncodeUint(uint64(part))
-	_ = enc.EncodeBool(last)
-	_ = enc.EncodeArrayLen(len(entries))
-	for _, e := range entries {
-		_ = enc.EncodeArrayLen(2)
-		_ = enc.EncodeString(e.Group)
-		_ = enc.EncodeUint(uint64(e.Pid))
+	e.begin(size)
+	_ = e.enc.EncodeArrayLen(6)
+	_ = e.enc.EncodeUint(msgSync)
+	_ = e.enc.EncodeUint(uint64(ring.Rep))
+	_ = e.enc.EncodeUint(ring.Seq)
+	_ = e.enc.EncodeUint(uint64(part))
+	_ = e.enc.EncodeBool(last)
+	_ = e.enc.EncodeArrayLen(len(entries))
+	for _, en := range entries {
+		_ = e.enc.EncodeArrayLen(2)
+		_ = e.enc.EncodeString(en.Group)
+		_ = e.enc.EncodeUint(uint64(en.Pid))
 	}
-	return buf.Bytes()
+	return e.end()
+}
+
+// One-shot helpers, for tests and tools.
+func encodeData(group string, pid uint32, data []byte) []byte {
+	return newEncoder().data(group, pid, data)
+}
+
+func encodeControl(ops []ctrlOp) []byte { return newEncoder().control(ops) }
+
+func encodeSync(ring totem.RingID, part uint32, last bool, entries []syncEntry) []byte {
+	return newEncoder().sync(ring, part, last, entries)
 }
 
 // decoder reads one payload; the bytes.Reader keeps msgpack from buffering,
