@@ -32,7 +32,7 @@ func TestLiveCapture(t *testing.T) {
 	rand.Read(b)
 	ns := "rrpt-dump-" + hex.EncodeToString(b)
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
+		t.Skipf("skipping: cannot create network namespaces here (%v: %s)", err, out)
 	}
 	defer exec.Command("ip", "netns", "del", ns).Run()
 	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
