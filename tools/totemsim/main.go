@@ -59,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err == pflag.ErrHelp {
 			return 0
 		}
+		fmt.Fprintf(stderr, "totemsim: %v\n", err)
 		return 2
 	}
 	single := fs.Changed("seed")
