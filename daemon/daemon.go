@@ -374,7 +374,7 @@ func (d *Daemon) stats() map[string]uint64 {
 		"token_hold_cancel_tx": s.TokenHoldCancelTx, "token_hold_cancel_rx": s.TokenHoldCancelRx,
 		"operational_token_lost": s.OperationalTokenLost, "gather_token_lost": s.GatherTokenLost,
 		"commit_token_lost": s.CommitTokenLost, "recovery_token_lost": s.RecoveryTokenLost,
-		"consensus_timeouts": s.ConsensusTimeouts, "failed_to_receive": s.FailedToReceive,
+		"consensus_timeouts": s.ConsensusTimeouts, "failed_to_receive": s.FailedToReceive, "continuous_gather": s.ContinuousGather,
 		"rx_msg_dropped": s.RxMsgDropped, "membership_changes": s.MembershipChanges,
 		"messages_delivered": s.MessagesDelivered, "messages_proposed": s.MessagesProposed,
 		"proposals_refused": s.ProposalsRefused, "fragmented": s.Fragmented,
