@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/totem-gcs/totem/client"
 	"github.com/totem-gcs/totem/ipc"
+	"github.com/totem-gcs/totem/totem"
 )
 
 const testTimeout = 60 * time.Second
@@ -356,6 +358,31 @@ func TestSeveralHandles(t *testing.T) {
 	}
 	if a.PID() != uint32(os.Getpid()) || a.NodeID() != 1 {
 		t.Fatalf("pid %d node %d", a.PID(), a.NodeID())
+	}
+}
+
+// TestStatsCoverEngineCounters checks that every counter of totem.Stats is
+// reported under srp.
+func TestStatsCoverEngineCounters(t *testing.T) {
+	l := startLone(t, 1<<20, IPCOptions{})
+	h := connect(t, l.socket)
+	st, err := h.Stats(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k := range st {
+		if strings.HasPrefix(k, "srp.") {
+			n++
+		}
+	}
+	if want := reflect.TypeOf(totem.Stats{}).NumField(); n != want {
+		t.Fatalf("%d srp counters reported, totem.Stats has %d", n, want)
+	}
+	for _, k := range []string{"ipc.clients", "ipc.denied", "ipc.disconnected_slow", "ipc.bad_frames"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("no %s", k)
+		}
 	}
 }
 
