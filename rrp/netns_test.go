@@ -360,3 +360,39 @@ func TestNetnsWrongKeyAndHostilePackets(t *testing.T) {
 	})
 	exchange(t, ts[:2], 20, "after")
 }
+
+// TestNetnsJumboFrames sets a 9000-byte MTU on the links and sends frames
+// of MaxFrame bytes, which travel unfragmented; a node configured for 1500
+// bytes counts them as oversized.
+func TestNetnsJumboFrames(t *testing.T) {
+	lab := newNetLab(t, 3, 1)
+	for i := 1; i <= 3; i++ {
+		lab.ip("-n", lab.ns(0), "link", "set", fmt.Sprintf("n%dl0", i), "mtu", "9000")
+		lab.ip("-n", lab.ns(i), "link", "set", "eth0", "mtu", "9000")
+	}
+	cfgs := lab.configs(UDPU, Passive)
+	for i := range cfgs[:2] {
+		cfgs[i].Links[0].MTU = 9000
+	}
+	ts := lab.start(t, cfgs)
+	if want := 9000 - 28 - Overhead; ts[0].MaxFrame() != want {
+		t.Fatalf("MaxFrame %d, want %d", ts[0].MaxFrame(), want)
+	}
+	waitFor(t, 20*time.Second, "link 1-2 up", func() bool { return linkUp(ts[0], 0, 2) && linkUp(ts[1], 0, 1) })
+	frame := make([]byte, ts[0].MaxFrame())
+	rand.Read(frame)
+	for i := 0; i < 10; i++ {
+		if err := ts[0].Send(0, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := collect(ctx, ts[1], 10)
+	if len(got) != 10 || string(got[0].Frame) != string(frame) {
+		t.Fatalf("got %d jumbo frames intact, want 10", len(got))
+	}
+	waitFor(t, 10*time.Second, "1500-byte node counts jumbo datagrams as oversized", func() bool {
+		return ts[2].Stats().Total.Dropped.Oversized >= 10
+	})
+}
