@@ -2,8 +2,8 @@ package rrp
 
 import (
 	"net"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
