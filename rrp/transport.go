@@ -147,12 +147,14 @@ func (t *Transport) MaxFrame() int { return t.maxFrame }
 // Incarnation returns this node's incarnation.
 func (t *Transport) Incarnation() uint64 { return t.cfg.Incarnation }
 
-// Recv returns the channel on which received frames arrive, in batches.
-// It is closed by Close. Not draining it makes the socket readers block
-// and the kernel drop datagrams.
+// Recv returns the channel on which received frames arrive, in batches
+// (at most RecvBatch frames each). It is closed by Close. Batches wait in
+// a queue of RecvQueue; when the reader falls behind by more than a
+// heartbeat interval, batches are dropped and counted (Dropped.Overrun).
 func (t *Transport) Recv() <-chan []Received { return t.recv }
 
-// Send sends one frame to node to, or to every node when to is 0.
+// Send sends one frame to node to, or to every other node when to is 0.
+// This node is not a destination: the engine handles its own frames.
 func (t *Transport) Send(to NodeID, frame []byte) error {
 	f := [1]Frame{{To: to, Data: frame}}
 	return t.SendBatch(f[:])
