@@ -41,8 +41,10 @@
 //     view of every group is exactly the union of the announcements; each
 //     node reports the difference from its previous view to its local
 //     members (joined: NODEUP; left: NODEDOWN when the member's node is no
-//     longer in the ring, PROCDOWN when its node is but no longer announces
-//     it), then applies the held-back messages in order.
+//     longer in the ring or has just joined it (it restarted, or was
+//     partitioned away without our noticing), PROCDOWN when its node stayed
+//     in the ring but no longer announces it), then applies the held-back
+//     messages in order.
 //   - If another regular configuration arrives before a sync completes,
 //     nodes on different sides of the new partition may have delivered
 //     different parts of it, so the sync is abandoned: the views stay as

@@ -72,8 +72,12 @@ type Service struct {
 	syncing   bool
 	syncRing  totem.RingID
 	syncNodes totem.NodeSet
-	ann       map[totem.NodeID]*announcement
-	held      []heldMsg
+	// syncJoined are the nodes new to us in this ring: members of theirs
+	// we knew and they no longer announce went with a restart or a
+	// partition (NODEDOWN), not a process death.
+	syncJoined totem.NodeSet
+	ann        map[totem.NodeID]*announcement
+	held       []heldMsg
 
 	events []Event
 	stats  Stats
@@ -195,9 +199,11 @@ func (s *Service) Send(conn ConnID, pid uint32, group string, data []byte, g tot
 	if !s.haveRing || s.syncing || len(s.ctrl) > 0 || len(s.syncOut) > 0 {
 		return ErrTryAgain
 	}
-	if r.applied && !s.inView(group, Member{Node: s.local, Pid: pid}) {
-		// Left out by a sync cut short; the next sync brings it back.
-		return ErrTryAgain
+	if s.cfg.MaxQueued > 0 {
+		if q, ok := s.p.(queueReporter); ok && q.Status().QueuedMessages >= s.cfg.MaxQueued {
+			s.stats.ProposalsRefused++
+			return ErrTryAgain
+		}
 	}
 	err := s.p.Propose(s.enc.data(group, pid, data), g)
 	switch {

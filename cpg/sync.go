@@ -23,6 +23,7 @@ func (s *Service) config(cc *totem.ConfigChange) {
 	s.haveRing = true
 	s.events = append(s.events, RingChange{Ring: cc.Ring, Members: slices.Clone(cc.Members)})
 	s.startSync(cc.Ring, cc.Members)
+	s.syncJoined = slices.Clone(cc.Joined)
 }
 
 // abandonSync ends a sync that another regular configuration cut short.
@@ -165,8 +166,9 @@ func (s *Service) finishSync() {
 		}
 		for _, m := range old {
 			if !containsMember(cur, m) {
-				if announced[m.Node] {
-					m.Reason = ReasonProcDown // its node is here and no longer has it
+				if announced[m.Node] && !s.syncJoined.Contains(m.Node) {
+					// Its node stayed with us and no longer has it.
+					m.Reason = ReasonProcDown
 				} else {
 					m.Reason = ReasonNodeDown
 				}

@@ -139,6 +139,12 @@ type Proposer interface {
 	Propose(payload []byte, g totem.Guarantee) error
 }
 
+// queueReporter is what the service uses, if the Proposer has it, to
+// bound Totem's send queue (see Config.MaxQueued).
+type queueReporter interface {
+	Status() totem.Status
+}
+
 // Config holds the service's limits. Zero fields take defaults.
 type Config struct {
 	// MaxMessageSize is the largest data a Send accepts, in bytes. It must
@@ -154,6 +160,13 @@ type Config struct {
 	// with more local members announces them in several parts. Default
 	// 64 KiB. It must be below Totem's MaxMessageSize.
 	SyncChunk int
+	// MaxQueued bounds the messages waiting in Totem's send queue (when
+	// the Proposer reports it, as *totem.Node does through Status): beyond
+	// it Send returns ErrTryAgain. A short queue keeps the sync after a
+	// configuration change quick (announcements queue behind data), so
+	// fewer messages are caught by a second change. Default 128; negative
+	// means no bound.
+	MaxQueued int
 	// MaxLocalMembers bounds the memberships of this node's processes;
 	// beyond it Join returns ErrNoSpace. Default 65536.
 	MaxLocalMembers int
@@ -167,6 +180,7 @@ const (
 	DefaultMaxPendingControl = 1024
 	DefaultSyncChunk         = 64 << 10
 	DefaultMaxLocalMembers   = 65536
+	DefaultMaxQueued         = 128
 	DefaultMaxMessageSize    = totem.DefaultMaxMessageSize - MessageOverhead
 )
 
@@ -182,6 +196,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncChunk < 1024 {
 		c.SyncChunk = 1024
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = DefaultMaxQueued
 	}
 	if c.MaxLocalMembers <= 0 {
 		c.MaxLocalMembers = DefaultMaxLocalMembers

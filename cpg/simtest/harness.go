@@ -37,6 +37,8 @@ type Harness struct {
 	Interval time.Duration
 	// Bursts makes every send a burst of up to 40 messages.
 	Bursts bool
+	// Config is the configuration of every cpg service.
+	Config cpg.Config
 
 	Rec *cpgcheck.Recorder
 	// Log, if set, receives every delivery handed to a cpg service.
@@ -80,7 +82,11 @@ func (h *Harness) Factory() sim.EngineFactory {
 			h: h, id: cfg.NodeID, inc: inc, eng: eng,
 			rng: rand.New(rand.NewPCG(h.seed, uint64(cfg.NodeID)<<32|uint64(inc))),
 		}
-		n.svc = cpg.New(cfg.NodeID, eng)
+		svc, err := cpg.NewWithConfig(cfg.NodeID, eng, h.Config)
+		if err != nil {
+			return nil, err
+		}
+		n.svc = svc
 		for range 3 {
 			n.newProc()
 		}
@@ -95,12 +101,28 @@ func (h *Harness) Sent() int { return h.sent }
 
 // Delivered returns the number of cpg deliveries to local processes,
 // summed over every node.
-func (h *Harness) Delivered() int {
-	total := 0
+func (h *Harness) Delivered() int { return int(h.Stats().Delivered) }
+
+// Stats returns the services' counters summed over every node and
+// incarnation.
+func (h *Harness) Stats() cpg.Stats {
+	var t cpg.Stats
 	for _, n := range h.all {
-		total += int(n.svc.Stats().Delivered)
+		s := n.svc.Stats()
+		t.Sent += s.Sent
+		t.Delivered += s.Delivered
+		t.ControlProposed += s.ControlProposed
+		t.ProposalsRefused += s.ProposalsRefused
+		t.DecodeErrors += s.DecodeErrors
+		t.NotMember += s.NotMember
+		t.StaleSync += s.StaleSync
+		t.Ignored += s.Ignored
+		t.Syncs += s.Syncs
+		t.PartialSyncs += s.PartialSyncs
+		t.Discarded += s.Discarded
+		t.HeldBack += s.HeldBack
 	}
-	return total
+	return t
 }
 
 // proc is one simulated client process.
