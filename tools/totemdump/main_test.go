@@ -142,3 +142,26 @@ func TestDumpCaptureFile(t *testing.T) {
 		t.Errorf("missing file: exit %d, want 1", rc)
 	}
 }
+
+func TestDumpPcapng(t *testing.T) {
+	dir := t.TempDir()
+	dg, _ := rrp.AppendPacket(nil, rrp.Header{Type: rrp.TypeFrame, From: 2, To: 1, Incarnation: 1, Seq: 1},
+		totem.Encode(&totem.Leave{Sender: 2, Ring: totem.RingID{Rep: 1, Seq: 9}}), nil)
+	wire := frameOnWire(t, dg, rrp.DefaultPort, rrp.DefaultPort)
+	p := filepath.Join(dir, "cap.pcapng")
+	f, _ := os.Create(p)
+	w, err := pcapgo.NewNgWriter(f, layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, 0), CaptureLength: len(wire), Length: len(wire)}, wire)
+	w.Flush()
+	f.Close()
+	var out, errb bytes.Buffer
+	if rc := run([]string{"-r", p}, &out, &errb); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	if !strings.Contains(out.String(), "clear len=") || !strings.Contains(out.String(), "leave sender=2 ring=1.9") {
+		t.Fatalf("pcapng output:\n%s", out.String())
+	}
+}
