@@ -7,6 +7,7 @@
 //
 //	cpgbench [--sizes 64,256,...] [--duration 5s] [--guarantee agreed|safe] [--json]
 //	cpgbench --latency [--count N] [--sizes ...] [--json]
+//	cpgbench --recv [--recv-time D]
 //
 // Throughput: for each size, send as fast as the ring takes messages for
 // --duration, then wait until every message sent came back. own msgs/s is
@@ -15,6 +16,10 @@
 // include a 32-byte header. all msgs/s counts every sender's messages of
 // the phase delivered here during the window. Several cpgbench on
 // different nodes run their phases together with --start-at.
+//
+// Receiver: --recv joins the group and counts deliveries until signalled,
+// like cpgperf's recv, so that the other nodes' daemons deliver to a
+// client too during a benchmark.
 //
 // Latency: for each size, --count times (after count/10 unrecorded
 // warm-up rounds) send one message and wait until it is delivered back;
@@ -61,6 +66,8 @@ type options struct {
 	duration     time.Duration
 	guarantee    client.Guarantee
 	latency      bool
+	recv         bool
+	recvTime     time.Duration
 	count        int
 	group        string
 	waitMembers  int
@@ -96,6 +103,7 @@ type report struct {
 	Count      int          `json:"count,omitempty"`
 	Throughput []tputResult `json:"throughput,omitempty"`
 	Latency    []latResult  `json:"latency,omitempty"`
+	Recv       *recvResult  `json:"recv,omitempty"`
 	Error      string       `json:"error,omitempty"`
 }
 
@@ -112,6 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "throughput: sending time per size")
 	g := fs.String("guarantee", "agreed", `delivery guarantee: "agreed" or "safe"`)
 	fs.BoolVar(&o.latency, "latency", false, "measure self-delivery latency instead of throughput")
+	fs.BoolVar(&o.recv, "recv", false, "only join the group and count deliveries until SIGINT/SIGTERM (or --recv-time): a receiving member for other nodes' runs")
+	fs.DurationVar(&o.recvTime, "recv-time", 0, "with --recv: stop after this long (0: until signalled)")
 	fs.IntVar(&o.count, "count", 5000, "latency: recorded samples per size (plus count/10 warm-up rounds)")
 	fs.StringVar(&o.group, "group", "cpgbench", "process group to use")
 	fs.IntVar(&o.waitMembers, "wait-members", 1, "wait until the group has at least this many members before starting")
@@ -126,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: cpgbench [flags]            throughput per message size
        cpgbench --latency [flags]  self-delivery latency per message size
+       cpgbench --recv [flags]     stay in the group as a receiver until signalled
 
 Measures totemd's process groups as Corosync's cpgperf measures libcpg.
 Connects to $TOTEMD_SOCKET (or --socket).
@@ -149,6 +160,12 @@ came back lost, duplicated, out of order or unknown.
 		o.guarantee = client.Safe
 	default:
 		return o, fmt.Errorf("--guarantee %q: want agreed or safe", *g)
+	}
+	if o.recv && o.latency {
+		return o, errors.New("--recv and --latency exclude each other")
+	}
+	if o.recvTime < 0 {
+		return o, fmt.Errorf("--recv-time %v must not be negative", o.recvTime)
 	}
 	if len(o.sizes) == 0 {
 		return o, errors.New("--sizes is empty")
@@ -253,10 +270,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	rep := report{Guarantee: o.guarantee.String(), Group: o.group, NodeID: uint32(h.NodeID()), PID: h.PID(), Members: members}
 	var runErr error
-	if o.latency {
+	switch {
+	case o.recv:
+		rep.Mode = "recv"
+		var rr recvResult
+		rr, runErr = b.runRecv(ctx)
+		rep.Recv = &rr
+	case o.latency:
 		rep.Mode, rep.Count = "latency", o.count
 		rep.Latency, runErr = b.runLatency(ctx)
-	} else {
+	default:
 		rep.Mode, rep.DurationS, rep.Inflight = "throughput", o.duration.Seconds(), o.inflight
 		rep.Throughput, runErr = b.runThroughput(ctx)
 	}
@@ -291,7 +314,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // waitMembers waits until the group has opts.waitMembers members and
 // returns the count.
 func (b *bench) waitMembers(ctx context.Context) (int, error) {
-	deadline := time.Now().Add(b.opts.waitTimeout)
+	begin := time.Now()
+	deadline := begin.Add(b.opts.waitTimeout)
 	noted := false
 	for {
 		n := b.recv.memberCount()
@@ -301,7 +325,7 @@ func (b *bench) waitMembers(ctx context.Context) (int, error) {
 		if b.h.Err() != nil {
 			return 0, b.h.Err()
 		}
-		if !noted {
+		if !noted && time.Since(begin) > 500*time.Millisecond {
 			b.progress.note("cpgbench: waiting for %d members in group %q (%d now)", b.opts.waitMembers, b.opts.group, n)
 			noted = true
 		}
@@ -341,6 +365,9 @@ func writeTable(w io.Writer, rep report) {
 			fmt.Fprintf(w, "%8d %10d %10d %8.3f %12.0f %10.2f %12.0f %10.2f %10d %s\n",
 				r.Size, r.Sent, r.Delivered, r.Secs, r.OwnMsgsS, r.OwnMBs, r.AllMsgsS, r.AllMBs, r.TryAgain, faults)
 		}
+	case "recv":
+		r := rep.Recv
+		fmt.Fprintf(w, "recv: node %d received %d messages, %.2f MB in %.1fs\n", rep.NodeID, r.Msgs, float64(r.Bytes)/1e6, r.Secs)
 	case "latency":
 		fmt.Fprintf(w, "latency: node %d, %d member(s), %s, %d samples per size (µs)\n", rep.NodeID, rep.Members, rep.Guarantee, rep.Count)
 		fmt.Fprintf(w, "%8s %8s %10s %10s %10s %10s %10s\n", "size B", "n", "p50", "p90", "p99", "max", "mean")

@@ -83,6 +83,8 @@ type receiver struct {
 	latSeq  uint64
 	latWait bool
 	foreign uint64 // messages of the group that are not cpgbench's
+	total   uint64 // every message of the group
+	bytes   uint64
 
 	// changed is signalled on every view change; kick on every own
 	// delivery (senders waiting after try-again); lat gets the delivery
@@ -130,6 +132,8 @@ func (r *receiver) loop() {
 			hd, err := parseHeader(ev.Data)
 			own := err == nil && ev.NodeID == self && ev.PID == pid && hd.Run == r.run
 			r.mu.Lock()
+			r.total++
+			r.bytes += uint64(len(ev.Data))
 			switch {
 			case err != nil:
 				r.foreign++
@@ -194,4 +198,11 @@ func (r *receiver) expectLatency(seq uint64) {
 	default:
 	}
 	r.mu.Unlock()
+}
+
+// totals returns the messages and bytes of the group delivered so far.
+func (r *receiver) totals() (msgs, bytes uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total, r.bytes
 }
