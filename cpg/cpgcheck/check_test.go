@@ -1,0 +1,156 @@
+package cpgcheck
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/totem-gcs/totem/cpg"
+	"github.com/totem-gcs/totem/totem"
+)
+
+func mem(node totem.NodeID, pid uint32) cpg.Member { return cpg.Member{Node: node, Pid: pid} }
+
+func join(node totem.NodeID, pid uint32) cpg.Member {
+	return cpg.Member{Node: node, Pid: pid, Reason: cpg.ReasonJoin}
+}
+
+func view(conn cpg.ConnID, members []cpg.Member, joined, left []cpg.Member) cpg.ConfChg {
+	return cpg.ConfChg{Conn: conn, Group: "g", Members: members, Joined: joined, Left: left}
+}
+
+func msg(conn cpg.ConnID, from totem.NodeID, pid uint32, data string) cpg.Deliver {
+	return cpg.Deliver{Conn: conn, Group: "g", Sender: from, Pid: pid, Guarantee: totem.Agreed, Data: []byte(data)}
+}
+
+// setup returns a recorder where 1:10 (conn 1) and 2:20 (conn 2) joined g
+// and both see the view {1:10, 2:20}; 1:10 sent a and b.
+func setup() *Recorder {
+	r := NewRecorder()
+	r.Bind(1, 1, 10, "g")
+	r.Bind(2, 2, 20, "g")
+	both := []cpg.Member{mem(1, 10), mem(2, 20)}
+	r.Events(1, []cpg.Event{
+		view(1, []cpg.Member{mem(1, 10)}, []cpg.Member{join(1, 10)}, nil),
+		view(1, both, []cpg.Member{join(2, 20)}, nil),
+	})
+	r.Events(2, []cpg.Event{view(2, both, []cpg.Member{join(2, 20)}, nil)})
+	r.Sent(1, 1, 10, "g", []byte("a"), totem.Agreed)
+	r.Sent(1, 1, 10, "g", []byte("b"), totem.Agreed)
+	r.Sent(1, 1, 10, "g", []byte("c"), totem.Agreed)
+	return r
+}
+
+func expect(t *testing.T, r *Recorder, want string) {
+	t.Helper()
+	err := r.Check()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("unexpected violation: %v", err)
+	case want != "" && err == nil:
+		t.Fatalf("violation %q not found", want)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Fatalf("got %v, want one mentioning %q", err, want)
+	}
+}
+
+func TestCleanRun(t *testing.T) {
+	r := setup()
+	for _, n := range []struct {
+		node totem.NodeID
+		conn cpg.ConnID
+	}{{1, 1}, {2, 2}} {
+		r.Events(n.node, []cpg.Event{msg(n.conn, 1, 10, "a"), msg(n.conn, 1, 10, "b"), msg(n.conn, 1, 10, "c")})
+	}
+	expect(t, r, "")
+}
+
+func TestViolations(t *testing.T) {
+	cases := map[string]struct {
+		want string
+		do   func(r *Recorder)
+	}{
+		"creation": {"nobody sent", func(r *Recorder) {
+			r.Events(2, []cpg.Event{msg(2, 1, 10, "zzz")})
+		}},
+		"wrong sender": {"sent by", func(r *Recorder) {
+			r.Events(2, []cpg.Event{msg(2, 2, 20, "a")})
+		}},
+		"duplicate": {"twice", func(r *Recorder) {
+			r.Events(2, []cpg.Event{msg(2, 1, 10, "a"), msg(2, 1, 10, "a")})
+		}},
+		"order": {"different orders", func(r *Recorder) {
+			r.Events(1, []cpg.Event{msg(1, 1, 10, "a"), msg(1, 1, 10, "c")})
+			r.Events(2, []cpg.Event{msg(2, 1, 10, "c"), msg(2, 1, 10, "a")})
+		}},
+		"sender order": {"sent later", func(r *Recorder) {
+			r.Events(1, []cpg.Event{msg(1, 1, 10, "b"), msg(1, 1, 10, "a"), msg(1, 1, 10, "c")})
+		}},
+		"self delivery": {"never delivered", func(r *Recorder) {
+			r.Events(1, []cpg.Event{msg(1, 1, 10, "a"), msg(1, 1, 10, "b")})
+		}},
+		"same view": {"in view", func(r *Recorder) {
+			r.Events(1, []cpg.Event{msg(1, 1, 10, "a"), msg(1, 1, 10, "b"), msg(1, 1, 10, "c")})
+			r.Events(2, []cpg.Event{
+				msg(2, 1, 10, "a"),
+				view(2, []cpg.Member{mem(1, 10), mem(2, 20), mem(3, 30)}, []cpg.Member{join(3, 30)}, nil),
+				msg(2, 1, 10, "b"), msg(2, 1, 10, "c"),
+			})
+		}},
+		"same messages": {"does not", func(r *Recorder) {
+			r.Events(1, []cpg.Event{msg(1, 1, 10, "a"), msg(1, 1, 10, "b"), msg(1, 1, 10, "c")})
+			r.Events(2, []cpg.Event{msg(2, 1, 10, "a"), msg(2, 1, 10, "c")})
+		}},
+		"outside the view": {"outside", func(r *Recorder) {
+			r.Bind(3, 3, 30, "g")
+			r.Events(3, []cpg.Event{msg(3, 1, 10, "a")})
+		}},
+		"inconsistent view": {"want", func(r *Recorder) {
+			r.Events(2, []cpg.Event{view(2, []cpg.Member{mem(2, 20)}, nil, nil)})
+		}},
+		"bad reason": {"reason", func(r *Recorder) {
+			r.Events(2, []cpg.Event{view(2, []cpg.Member{mem(2, 20)}, nil,
+				[]cpg.Member{{Node: 1, Pid: 10, Reason: cpg.ReasonNodeUp}})})
+		}},
+		"sender not in view": {"without the sender", func(r *Recorder) {
+			r.Events(2, []cpg.Event{
+				view(2, []cpg.Member{mem(2, 20)}, nil, []cpg.Member{{Node: 1, Pid: 10, Reason: cpg.ReasonLeave}}),
+				msg(2, 1, 10, "a"),
+			})
+		}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := setup()
+			c.do(r)
+			expect(t, r, c.want)
+		})
+	}
+}
+
+func TestExcuses(t *testing.T) {
+	// Own messages reported Undelivered, or lost with a crash, are excused.
+	r := setup()
+	r.Events(1, []cpg.Event{msg(1, 1, 10, "a"), cpg.Undelivered{Conn: 1, Group: "g", Pid: 10, Data: []byte("b")}, msg(1, 1, 10, "c")})
+	r.Events(2, []cpg.Event{msg(2, 1, 10, "a"), msg(2, 1, 10, "c")})
+	// b was never delivered anywhere; 2 delivered a and c like 1.
+	expect(t, r, "")
+
+	r = setup()
+	r.Events(2, []cpg.Event{msg(2, 1, 10, "a")})
+	r.Crashed(1)
+	expect(t, r, "")
+
+	// Between a transitional and a regular configuration, views and
+	// messages may differ (EVS holes).
+	r = setup()
+	r.Events(1, []cpg.Event{msg(1, 1, 10, "a")})
+	r.Events(2, []cpg.Event{msg(2, 1, 10, "a")})
+	r.Config(1, totem.Transitional)
+	r.Config(2, totem.Transitional)
+	r.Events(1, []cpg.Event{msg(1, 1, 10, "b"), msg(1, 1, 10, "c")})
+	r.Events(2, []cpg.Event{
+		view(2, []cpg.Member{mem(1, 10), mem(2, 20), mem(3, 30)}, []cpg.Member{join(3, 30)}, nil),
+		msg(2, 1, 10, "c"),
+	})
+	expect(t, r, "")
+}
