@@ -490,10 +490,12 @@ func (s *simulator) deliver(n *node, d totem.Delivery) {
 	}
 }
 
-// Payload sizes: mostly small, some over the MTU, a few up to 64 KiB and
-// rarely up to MaxPayload.
+// MaxPayload is the largest payload the simulator proposes; engines are
+// configured to accept it.
 const MaxPayload = 256 << 10
 
+// payloadSize draws a payload size: mostly small, a quarter up to the MTU,
+// some fragmented up to 64 KiB and rarely up to MaxPayload.
 func (s *simulator) payloadSize() int {
 	switch r := s.rng.IntN(1000); {
 	case r < 550:

@@ -62,7 +62,7 @@ const (
 	EngineError evs.Property = "engine-error"
 	// NotSettled: after the faults stopped, the live nodes did not reach
 	// one ring of all of them with every accepted message delivered within
-	// SettleLimit.
+	// the bounds of Options.SettleLimit and Options.HardLimit.
 	NotSettled evs.Property = "not-settled"
 )
 
