@@ -93,6 +93,9 @@ func newNetLab(t testing.TB, nodes, links int) *netLab {
 	return lab
 }
 
+// timeout is the LinkTimeout of the lab's configs.
+func (lab *netLab) timeout() time.Duration { return 750 * time.Millisecond }
+
 func (lab *netLab) addr(node, link int) string { return fmt.Sprintf("198.18.%d.%d", link, node) }
 
 func (lab *netLab) destroy() {
@@ -158,7 +161,7 @@ func (lab *netLab) configs(transport string, mode Mode) []Config {
 	for i := 1; i <= lab.nodes; i++ {
 		c := Config{
 			NodeID: NodeID(i), Nodes: nodes, Mode: mode, Key: testKey,
-			HeartbeatInterval: 50 * time.Millisecond, LinkTimeout: 750 * time.Millisecond,
+			HeartbeatInterval: 50 * time.Millisecond, LinkTimeout: lab.timeout(),
 			Logger: discardLogger,
 		}
 		for l := 0; l < lab.links; l++ {
@@ -291,6 +294,11 @@ func TestNetnsLinkCut(t *testing.T) {
 					b := peerStatus(ts[pair[1]-1], 0, NodeID(pair[0]))
 					if a.Epoch != b.Epoch || a.Ups != b.Ups || a.Downs != b.Downs {
 						t.Fatalf("nodes %d and %d disagree on link 0: %+v vs %+v", pair[0], pair[1], a, b)
+					}
+					// Bounded slack: the last transition (up, after the
+					// heal) happened at both ends within a timeout.
+					if d := a.LastChange.Sub(b.LastChange).Abs(); d > lab.timeout() {
+						t.Fatalf("nodes %d and %d saw link 0 come back %v apart", pair[0], pair[1], d)
 					}
 				}
 				if d := peerStatus(ts[1], 0, 1).Downs; d != 1 {
