@@ -293,19 +293,32 @@ func (h *Handle) call(ctx context.Context, req ipc.Request) (*ipc.Reply, error) 
 	h.pending[req.ID] = ch
 	h.mu.Unlock()
 	f, err := ipc.Encode(req)
+	n := 0
 	if err == nil {
-		if dl, ok := ctx.Deadline(); ok {
-			h.conn.SetWriteDeadline(dl)
+		// A write blocked on a daemon that does not read ends with ctx.
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			h.conn.SetWriteDeadline(time.Now())
+			close(fired)
+		})
+		n, err = h.conn.NetConn().Write(f)
+		if !stop() {
+			<-fired
+			h.conn.SetWriteDeadline(time.Time{})
 		}
-		err = h.conn.WriteRaw(f)
-		h.conn.SetWriteDeadline(time.Time{})
 	}
 	h.wmu.Unlock()
 	if err != nil {
-		if ctx.Err() != nil {
-			// The frame may be half written: the connection is unusable.
-			h.end(&DisconnectedError{Err: fmt.Errorf("request abandoned mid-write: %w", ctx.Err())})
-			return nil, ctx.Err()
+		h.forget(req.ID)
+		timedOut := errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil
+		switch {
+		case timedOut && n == 0:
+			// Nothing written: the connection is intact.
+			return nil, context.DeadlineExceeded
+		case timedOut:
+			// The frame is half written: the connection is unusable.
+			h.end(&DisconnectedError{Err: fmt.Errorf("request abandoned mid-write: %w", context.DeadlineExceeded)})
+			return nil, context.DeadlineExceeded
 		}
 		h.end(&DisconnectedError{Err: err})
 		return nil, h.Err()
@@ -320,13 +333,18 @@ func (h *Handle) call(ctx context.Context, req ipc.Request) (*ipc.Reply, error) 
 		}
 		return rep, nil
 	case <-ctx.Done():
-		h.mu.Lock()
-		if h.pending != nil {
-			delete(h.pending, req.ID)
-		}
-		h.mu.Unlock()
+		h.forget(req.ID)
 		return nil, ctx.Err()
 	}
+}
+
+// forget drops the reply slot of a request whose caller stopped waiting.
+func (h *Handle) forget(id uint64) {
+	h.mu.Lock()
+	if h.pending != nil {
+		delete(h.pending, id)
+	}
+	h.mu.Unlock()
 }
 
 func checkGroup(g string) error {
