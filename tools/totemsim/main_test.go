@@ -61,7 +61,7 @@ func TestTraceOfOneSeed(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, lastLine(out))
 	}
-	for _, want := range []string{"seed 2: 3 nodes", "n1      start", "send token ring", "install regular", "deliver m[", "CALM"} {
+	for _, want := range []string{"seed 2: 3 nodes {", " start (ring seq on disk 0)", "send token ring", "install regular", "deliver m[", "CALM"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace lacks %q", want)
 		}
