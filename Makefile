@@ -1,10 +1,11 @@
 # Totem: virtual-synchrony group communication in Go.
-GO       ?= go
-SEEDS    ?= 300
-SIMSEEDS ?= 20000
-FUZZTIME ?= 5s
+GO        ?= go
+SEEDS     ?= 300
+SIMSEEDS  ?= 20000
+FUZZTIME  ?= 60s
+SHORTFUZZ ?= 2s
 
-.PHONY: all build test test-short sim fuzz chaos demo bench vet clean
+.PHONY: all build test sim fuzz fuzz-short chaos demo bench vet clean
 
 all: build
 
@@ -16,16 +17,24 @@ build:
 vet:
 	$(GO) vet ./...
 
-## test: unit tests, a few hundred simulator seeds, network tests (as root)
+## test: unit and network tests, a few hundred simulator seeds, a short fuzz pass
 test: vet
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) run ./tools/totemsim --seeds $(SEEDS)
+	$(MAKE) fuzz-short
 
 ## sim: many thousands of simulator seeds
 sim:
 	$(GO) run ./tools/totemsim --seeds $(SIMSEEDS)
 
-## bench: Go benchmarks of the engine and codec
+## fuzz: every go fuzz target for FUZZTIME each
+fuzz:
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) sh .ci/fuzz.sh
+
+fuzz-short:
+	@FUZZTIME=$(SHORTFUZZ) GO=$(GO) sh .ci/fuzz.sh
+
+## bench: Go benchmarks of the engine and the network layer
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./totem/ ./rrp/
 
