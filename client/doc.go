@@ -15,6 +15,7 @@
 //		switch ev := ev.(type) {
 //		case *client.Message:    // ev.Group, ev.NodeID, ev.PID, ev.Guarantee, ev.Data
 //		case *client.ConfChange: // ev.Group, ev.Members, ev.Joined, ev.Left (Member.Reason)
+//		case *client.Undelivered: // one of our messages was discarded (rare): resend ev.Data?
 //		}
 //	}
 //	members, err := h.Members(ctx, "locks")           // current view of a group

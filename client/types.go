@@ -55,7 +55,7 @@ type Member struct {
 // String formats the member as "node:pid".
 func (m Member) String() string { return fmt.Sprintf("%d:%d", m.NodeID, m.PID) }
 
-// Event is a *Message or a *ConfChange.
+// Event is a *Message, a *ConfChange or an *Undelivered.
 type Event interface{ isEvent() }
 
 // Message is one delivered message.
@@ -76,8 +76,19 @@ type ConfChange struct {
 	Left    []Member
 }
 
-func (*Message) isEvent()    {}
-func (*ConfChange) isEvent() {}
+// Undelivered tells that one of this handle's own messages to Group was
+// discarded by the cluster and will not be delivered (a configuration
+// change cut the group's resynchronisation short, or this handle was no
+// longer a member where the message was ordered). Send it again if it
+// must get through.
+type Undelivered struct {
+	Group string
+	Data  []byte
+}
+
+func (*Message) isEvent()     {}
+func (*ConfChange) isEvent()  {}
+func (*Undelivered) isEvent() {}
 
 // Group is a group and its members.
 type Group struct {

@@ -21,7 +21,7 @@ const (
 	DefaultStateDir      = "/var/lib/totemd"
 	DefaultKeyFile       = "/etc/totemd/authkey"
 	DefaultPort          = 5405
-	DefaultQueueMessages = 4096
+	DefaultQueueMessages = 65536
 	DefaultQueueBytes    = 64 << 20
 )
 

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/totem-gcs/totem/cpg"
 	"github.com/totem-gcs/totem/ipc"
@@ -235,6 +238,12 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 					Members: members(ev.Members), Joined: members(ev.Joined), Left: members(ev.Left),
 				}})
 			}
+		case cpg.Undelivered:
+			if c := d.conns[ev.Conn]; c != nil {
+				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
+					Type: ipc.EventUndelivered, Group: ev.Group, PID: ev.Pid, Data: ev.Data,
+				}})
+			}
 		case cpg.RingChange:
 			// Ring changes are logged from the engine's deliveries; clients
 			// ask for the ring with status.
@@ -382,16 +391,7 @@ func (d *Daemon) stats() map[string]uint64 {
 	for k, v := range srp {
 		m["srp."+k] = v
 	}
-	c := d.cpg.Stats()
-	cs := map[string]uint64{
-		"sent": c.Sent, "delivered": c.Delivered, "control_proposed": c.ControlProposed,
-		"proposals_refused": c.ProposalsRefused, "decode_errors": c.DecodeErrors,
-		"not_member": c.NotMember, "stale_sync": c.StaleSync, "ignored": c.Ignored,
-		"syncs": c.Syncs, "partial_syncs": c.PartialSyncs, "held_back": c.HeldBack,
-	}
-	for k, v := range cs {
-		m["cpg."+k] = v
-	}
+	addFields(m, "cpg.", d.cpg.Stats())
 	for k, v := range d.net.Counters() {
 		m["net."+k] = v
 	}
@@ -436,4 +436,30 @@ func (d *Daemon) shutdown(now func() time.Duration, graceful bool) {
 		break
 	}
 	d.net.Close()
+}
+
+// addFields adds every uint64 field of the struct v to m, named prefix
+// plus the field name in snake case (ProposalsRefused: proposals_refused).
+func addFields(m map[string]uint64, prefix string, v any) {
+	rv := reflect.ValueOf(v)
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		if f := rv.Field(i); f.Kind() == reflect.Uint64 {
+			m[prefix+snake(rt.Field(i).Name)] = f.Uint()
+		}
+	}
+}
+
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -337,12 +337,14 @@ func (ic *ipcConn) writer() {
 		ic.qBytes = 0
 		closed, reason := ic.closed, ic.reason
 		ic.mu.Unlock()
-		for i, f := range batch {
-			if err := ic.c.WriteRaw(f); err != nil {
+		if len(batch) > 0 {
+			// One writev for the whole batch.
+			bufs := net.Buffers(batch)
+			if _, err := bufs.WriteTo(ic.c.NetConn()); err != nil {
 				ic.closeWith("")
 				return
 			}
-			batch[i] = nil
+			clear(batch)
 		}
 		if closed {
 			if reason != "" {

@@ -133,12 +133,13 @@ func linkCounters(c rrp.LinkCounters) map[string]uint64 {
 		"frames_sent": c.FramesSent, "frames_received": c.FramesReceived,
 		"bytes_sent": c.BytesSent, "bytes_received": c.BytesReceived,
 		"heartbeats_sent": c.HeartbeatsSent, "heartbeats_received": c.HeartbeatsReceived,
-		"send_errors": c.SendErrors,
+		"send_errors": c.SendErrors, "own": c.Own,
 	}
 	for k, v := range map[string]uint64{
 		"truncated": d.Truncated, "oversized": d.Oversized, "malformed": d.Malformed,
 		"unknown_node": d.UnknownNode, "not_for_us": d.NotForUs, "auth_failed": d.AuthFailed,
 		"crypto_mismatch": d.CryptoMismatch, "duplicate": d.Duplicate, "stale": d.Stale, "fault": d.Fault,
+		"overrun": d.Overrun,
 	} {
 		m["dropped."+strings.ToLower(k)] = v
 	}

@@ -254,6 +254,10 @@ type EventType uint8
 const (
 	EventDeliver EventType = 1
 	EventConfchg EventType = 2
+	// EventUndelivered: one of this connection's own messages (Data, sent
+	// to Group) was discarded by the cluster and will not be delivered;
+	// the client may send it again.
+	EventUndelivered EventType = 3
 )
 
 // Event is a delivery or a configuration change of a joined group.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/totem-gcs/totem/client"
@@ -99,7 +100,9 @@ func cmdListen(ctx context.Context, o options, group string, w io.Writer) error 
 			if !ok {
 				return h.Err()
 			}
-			fmt.Fprintln(bw, formatEvent(ev, o.json))
+			if line := formatEvent(ev, o.json); line != "" {
+				fmt.Fprintln(bw, line)
+			}
 			// Flush when nothing else is waiting, so a reader sees every
 			// event as it happens without a write per event under load.
 			if len(h.Events()) == 0 {
@@ -189,40 +192,73 @@ func cmdSend(ctx context.Context, o options, group string, g client.Guarantee, d
 	if err != nil {
 		return err
 	}
-	// Count our own messages as they come back, in order, while sending.
+	// Our own messages come back in the order sent. One the cluster
+	// discards (Undelivered, at its place in that order) is sent again.
 	self := func(m *client.Message) bool {
 		return m.Group == group && m.NodeID == h.NodeID() && m.PID == h.PID()
 	}
+	var (
+		mu       sync.Mutex
+		inflight [][]byte // sent and not yet back, in send order
+		resent   int
+	)
 	back := make(chan error, 1)
 	progress := make(chan struct{}, 1)
+	resend := make(chan []byte, len(msgs)+1)
+	popHead := func(data []byte, what string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(inflight) == 0 || !bytes.Equal(inflight[0], data) {
+			return fmt.Errorf("a message %s out of the order sent (or one never sent)", what)
+		}
+		inflight = inflight[1:]
+		return nil
+	}
 	go func() {
 		got := 0
 		for ev := range h.Events() {
-			m, ok := ev.(*client.Message)
-			if !ok || !self(m) {
-				continue
-			}
-			if got >= len(msgs) || !bytes.Equal(m.Data, msgs[got]) {
-				back <- fmt.Errorf("message %d came back different from what was sent", got+1)
-				return
-			}
-			got++
-			select {
-			case progress <- struct{}{}:
-			default:
-			}
-			if got == len(msgs) {
-				back <- nil
-				return
+			switch ev := ev.(type) {
+			case *client.Message:
+				if !self(ev) {
+					continue
+				}
+				if err := popHead(ev.Data, "came back"); err != nil {
+					back <- err
+					return
+				}
+				got++
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+				if got == len(msgs) {
+					back <- nil
+					return
+				}
+			case *client.Undelivered:
+				if ev.Group != group {
+					continue
+				}
+				if err := popHead(ev.Data, "was discarded"); err != nil {
+					back <- err
+					return
+				}
+				resend <- ev.Data
 			}
 		}
 		back <- h.Err()
 	}()
+	send := func(m []byte) error {
+		mu.Lock()
+		inflight = append(inflight, m)
+		mu.Unlock()
+		return h.Send(ctx, group, m, g)
+	}
 	if len(msgs) == 0 {
 		back <- nil
 	}
 	for i, m := range msgs {
-		if err := h.Send(ctx, group, m, g); err != nil {
+		if err := send(m); err != nil {
 			return fmt.Errorf("sending message %d of %d: %w", i+1, len(msgs), err)
 		}
 	}
@@ -235,6 +271,11 @@ func cmdSend(ctx context.Context, o options, group string, g client.Guarantee, d
 				return err
 			}
 			done = true
+		case m := <-resend:
+			resent++
+			if err := send(m); err != nil {
+				return fmt.Errorf("sending a discarded message again: %w", err)
+			}
 		case <-progress:
 			timer.Reset(o.timeout)
 		case <-timer.C:
@@ -249,9 +290,13 @@ func cmdSend(ctx context.Context, o options, group string, g client.Guarantee, d
 		return err
 	}
 	if !o.json {
-		fmt.Fprintf(w, "sent %d message(s) to %s (%s), all delivered\n", len(msgs), group, g)
+		fmt.Fprintf(w, "sent %d message(s) to %s (%s), all delivered", len(msgs), group, g)
+		if resent > 0 {
+			fmt.Fprintf(w, " (%d sent again after the cluster discarded them)", resent)
+		}
+		fmt.Fprintln(w)
 	} else {
-		b, _ := json.Marshal(map[string]any{"group": group, "sent": len(msgs), "delivered": len(msgs), "guarantee": g.String()})
+		b, _ := json.Marshal(map[string]any{"group": group, "sent": len(msgs), "delivered": len(msgs), "resent": resent, "guarantee": g.String()})
 		fmt.Fprintln(w, string(b))
 	}
 	return nil
