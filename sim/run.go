@@ -83,6 +83,7 @@ type simulator struct {
 	baseNet      netsim.Params
 	meanInterval time.Duration
 	maxBurst     int
+	queueBytes   int
 	window       int
 	maxMessages  int
 	chaosEnd     time.Duration
@@ -180,6 +181,14 @@ func (s *simulator) setup() error {
 	// The offered load is about the same whatever the ring size.
 	s.meanInterval = s.uniform(2*time.Millisecond, 8*time.Millisecond) * time.Duration(n)
 	s.maxBurst = 1 + s.rng.IntN(6)
+	s.queueBytes = 4 * MaxPayload
+	if !s.opts.NoFaults && s.rng.IntN(5) == 0 {
+		// A flood: proposals faster than the ring can take them, into a
+		// short queue, so that back-pressure is met and retried.
+		s.meanInterval = s.uniform(500*time.Microsecond, 2*time.Millisecond) * time.Duration(n)
+		s.maxBurst = 10 + s.rng.IntN(20)
+		s.queueBytes = MaxPayload
+	}
 	s.window, s.maxMessages = totem.DefaultWindowSize, totem.DefaultMaxMessages
 	if s.rng.IntN(3) == 0 {
 		s.window = 8 + s.rng.IntN(40)
@@ -192,9 +201,9 @@ func (s *simulator) setup() error {
 	s.chaosEnd = chaos
 	s.loadEnd = s.chaosEnd + 300*time.Millisecond
 
-	s.tr.printf(0, "", "seed %d: %d nodes %v, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, window %d/%d, chaos until %v",
+	s.tr.printf(0, "", "seed %d: %d nodes %v, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, queue %dKiB, window %d/%d, chaos until %v",
 		s.opts.Seed, n, totem.NodeSet(s.ids), s.baseNet.MinDelay, s.baseNet.MaxDelay, s.baseNet.Loss, s.baseNet.Dup, s.baseNet.Reorder, s.baseNet.ReorderDelay,
-		s.meanInterval, s.maxBurst, s.window, s.maxMessages, s.chaosEnd)
+		s.meanInterval, s.maxBurst, s.queueBytes>>10, s.window, s.maxMessages, s.chaosEnd)
 	for _, nd := range s.nodes {
 		at := s.uniform(0, 20*time.Millisecond)
 		if !s.opts.NoFaults && s.rng.IntN(6) == 0 {
@@ -376,7 +385,7 @@ func (s *simulator) config(n *node) totem.Config {
 	cfg.WindowSize = s.window
 	cfg.MaxMessages = s.maxMessages
 	cfg.MaxMessageSize = MaxPayload
-	cfg.MaxQueueBytes = 4 * MaxPayload
+	cfg.MaxQueueBytes = s.queueBytes
 	cfg.Break = s.opts.Break
 	return cfg
 }
