@@ -78,7 +78,11 @@
 //
 // In Passive mode a frame goes out on the lowest-numbered link that is up
 // towards its destination, so traffic fails over when that link goes down
-// and moves back when it heals. In Active mode it goes out on every link
+// and moves back when it heals. While the link in use is suspect (nothing
+// heard from the destination on it for two heartbeat intervals or a third
+// of LinkTimeout, whichever is longer) but not yet down, frames go out on
+// every link that is up, so a silent failure loses frames for that long,
+// not for a whole LinkTimeout. In Active mode it goes out on every link
 // that is up, and the receiver keeps the first copy. When no link is up
 // towards a destination (at start, or when everything failed), frames go
 // out on every link.

@@ -70,6 +70,9 @@ type peer struct {
 	window replayWindow
 	health [MaxLinks]linkHealth
 	upMask atomic.Uint32 // links up towards this peer
+	// quietMask: links on which the peer has not been heard for
+	// quietAfter (suspect, not yet down).
+	quietMask atomic.Uint32
 }
 
 func (p *peer) updateMask(n int) {
@@ -226,6 +229,13 @@ func cmpErr(old, e error) error {
 	return e
 }
 
+// quietAfter is how long a peer may stay silent on a link before passive
+// mode treats the link as suspect: two heartbeat intervals, or a third of
+// the link timeout if that is longer.
+func (t *Transport) quietAfter() time.Duration {
+	return max(2*t.cfg.HeartbeatInterval, t.cfg.LinkTimeout/3)
+}
+
 // linksFor returns the mask of links to send on towards p.
 func (t *Transport) linksFor(p *peer) uint32 {
 	up := p.upMask.Load()
@@ -233,7 +243,14 @@ func (t *Transport) linksFor(p *peer) uint32 {
 		return t.allMask
 	}
 	if t.cfg.Mode == Passive {
-		return up & -up
+		first := up & -up
+		if first&p.quietMask.Load() != 0 {
+			// The link in use has gone quiet: until it is declared
+			// down (or heard again), send on every link that is up so
+			// that frames are not lost for a whole LinkTimeout.
+			return up
+		}
+		return first
 	}
 	return up
 }
@@ -392,6 +409,10 @@ func (t *Transport) readLoop(l *link, pc batchConn) {
 			}
 			t.cfg.Logger.Debug("rrp: read error", "link", l.idx, "err", err)
 			time.Sleep(time.Millisecond)
+			continue
+		}
+		if f := l.fault.Load(); f != nil && f.Cut {
+			l.counters.fault.Add(uint64(n))
 			continue
 		}
 		total := 0
@@ -698,6 +719,13 @@ func (t *Transport) heartbeat(now time.Time) {
 		if any {
 			p.updateMask(len(t.links))
 		}
+		var quiet uint32
+		for li := range t.links {
+			if !p.health[li].hears(now, t.quietAfter()) {
+				quiet |= 1 << li
+			}
+		}
+		p.quietMask.Store(quiet)
 		p.mu.Unlock()
 	}
 	for _, ch := range changes {

@@ -539,3 +539,34 @@ func TestOneWayFailureTakesLinkDownAtBothEnds(t *testing.T) {
 		t.Fatalf("histories differ: %+v vs %+v", a, b)
 	}
 }
+
+// TestPassiveSuspectLinkDoesNotLoseFrames: with a long LinkTimeout, a cut
+// link stays "up" for a while, but once it has been quiet for a third of
+// the timeout passive mode also sends on the other link, so frames arrive.
+func TestPassiveSuspectLinkDoesNotLoseFrames(t *testing.T) {
+	cfgs := loopbackConfigs(t, "127.0.0.1", 2, 2)
+	for i := range cfgs {
+		cfgs[i].HeartbeatInterval = 20 * time.Millisecond
+		cfgs[i].LinkTimeout = 1500 * time.Millisecond // suspect after 500 ms
+	}
+	ts := startAll(t, cfgs)
+	waitFor(t, 5*time.Second, "links up", func() bool { return allUp(ts) })
+	ts[0].SetFault(0, Fault{Cut: true})
+	time.Sleep(650 * time.Millisecond)
+	if !linkUp(ts[0], 0, 2) {
+		t.Skip("link 0 already down: the box is too slow for this timing test")
+	}
+	ts[0].Send(2, []byte("a"))
+	ts[1].Send(1, []byte("b"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if got := collect(ctx, ts[1], 1); len(got) != 1 || got[0].Link != 1 {
+		t.Fatalf("node 2 got %v, want the frame on link 1 while link 0 is suspect", got)
+	}
+	if got := collect(ctx, ts[0], 1); len(got) != 1 || got[0].Link != 1 {
+		t.Fatalf("node 1 got %v, want the frame on link 1 while link 0 is suspect", got)
+	}
+	if !linkUp(ts[1], 0, 1) {
+		t.Log("link 0 went down meanwhile (slow box); frames still arrived on link 1")
+	}
+}
