@@ -1,0 +1,300 @@
+package chaos
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The scenario: group g, processes a=1:10, b=2:20, c=3:30. All three join;
+// a sends agreed #1, b sends safe #1; c is partitioned away (a, b see
+// [a b]; c sees [c]); a sends #2 seen by a and b; c sends #1 seen by c;
+// the partition heals ([a b c] again); b sends #2; everyone leaves cleanly.
+
+const seed = 7
+
+
+var (
+	pa = Member{NodeID: 1, PID: 10}
+	pb = Member{NodeID: 2, PID: 20}
+	pc = Member{NodeID: 3, PID: 30}
+)
+
+func payload(from Member, n uint64, g string) []byte {
+	return Payload{Seed: seed, NodeID: from.NodeID, PID: from.PID, Counter: n, Guarantee: g, Size: 40}.Encode()
+}
+
+func deliver(from Member, n uint64, g string) Record {
+	return Record{Type: TypeDeliver, Group: "g", NodeID: from.NodeID, PID: from.PID, Guarantee: g, Data: payload(from, n, g)}
+}
+
+func conf(members, joined, left []Member) Record {
+	return Record{Type: TypeConfChg, Group: "g", Members: members, Joined: joined, Left: left}
+}
+
+func sent(n uint64) Record { return Record{Type: TypeSent, Counter: n} }
+
+func ms(m ...Member) []Member { return m }
+
+func nodedown(m ...Member) []Member {
+	out := make([]Member, len(m))
+	for i, x := range m {
+		out[i] = Member{NodeID: x.NodeID, PID: x.PID, Reason: "nodedown"}
+	}
+	return out
+}
+
+// scenario returns the correct logs as record lists, keyed a, b, c.
+func scenario() map[string][]Record {
+	abc := ms(pa, pb, pc)
+	return map[string][]Record{
+		"a": {
+			conf(ms(pa), ms(pa), nil),
+			conf(ms(pa, pb), ms(pb), nil),
+			conf(abc, ms(pc), nil),
+			sent(1),
+			deliver(pa, 1, "agreed"),
+			deliver(pb, 1, "safe"),
+			conf(ms(pa, pb), nil, nodedown(pc)),
+			sent(2),
+			deliver(pa, 2, "agreed"),
+			conf(abc, ms(pc), nil),
+			deliver(pb, 2, "agreed"),
+			{Type: TypeEnd, Reason: EndStop},
+		},
+		"b": {
+			conf(ms(pa, pb), ms(pb), nil),
+			conf(abc, ms(pc), nil),
+			deliver(pa, 1, "agreed"),
+			sent(1),
+			deliver(pb, 1, "safe"),
+			conf(ms(pa, pb), nil, nodedown(pc)),
+			deliver(pa, 2, "agreed"),
+			conf(abc, ms(pc), nil),
+			sent(2),
+			deliver(pb, 2, "agreed"),
+			{Type: TypeEnd, Reason: EndStop},
+		},
+		"c": {
+			conf(abc, ms(pc), nil),
+			deliver(pa, 1, "agreed"),
+			deliver(pb, 1, "safe"),
+			conf(ms(pc), nil, nodedown(pa, pb)),
+			sent(1),
+			deliver(pc, 1, "agreed"),
+			conf(abc, ms(pa, pb), nil),
+			deliver(pb, 2, "agreed"),
+			{Type: TypeEnd, Reason: EndStop},
+		},
+	}
+}
+
+var who = map[string]Member{"a": pa, "b": pb, "c": pc}
+
+// encode writes records as a log file, through JSON, as a process would.
+func encode(t *testing.T, name string, recs []Record) *Log {
+	t.Helper()
+	m := who[name]
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.Encode(Record{Type: TypeSelf, Group: "g", NodeID: m.NodeID, PID: m.PID})
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := ParseLog(name, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func run(t *testing.T, s map[string][]Record) *Result {
+	t.Helper()
+	var logs []*Log
+	for _, n := range []string{"a", "b", "c"} {
+		if recs, ok := s[n]; ok {
+			logs = append(logs, encode(t, n, recs))
+		}
+	}
+	return Check(logs, Options{Seed: seed})
+}
+
+func TestCorrectRunPasses(t *testing.T) {
+	r := run(t, scenario())
+	if r.Total() != 0 {
+		t.Fatalf("violations in a correct run: %v", r.Violations)
+	}
+	if r.Messages != 5 || r.Processes != 3 || r.Deliveries != 12 {
+		t.Errorf("counted %d messages, %d processes, %d deliveries; want 5, 3, 12", r.Messages, r.Processes, r.Deliveries)
+	}
+	// Views: [a], [a b]#1, [a b c]#1, [a b]#2, [a b c]#2, [c].
+	if r.Views != 6 {
+		t.Errorf("views = %d, want 6", r.Views)
+	}
+	if got := r.Summary(seed, 4); !strings.HasPrefix(got, "chaos: seed=7 processes=3 messages=5 deliveries=12 views=6 faults=4 violations=0") {
+		t.Errorf("summary %q", got)
+	}
+}
+
+// mutate returns the scenario with one change made by f.
+func mutate(f func(s map[string][]Record)) map[string][]Record {
+	s := scenario()
+	f(s)
+	return s
+}
+
+func remove(recs []Record, i int) []Record {
+	return append(append([]Record{}, recs[:i]...), recs[i+1:]...)
+}
+
+func TestEachViolationIsCaught(t *testing.T) {
+	cases := []struct {
+		name string
+		kind string
+		s    map[string][]Record
+	}{
+		{"order swapped at b", KindOrder, mutate(func(s map[string][]Record) {
+			b := s["b"]
+			b[2], b[4] = b[4], b[2]
+			b[3], b[2] = b[2], b[3] // keep sent(1) before b's own delivery
+		})},
+		{"b misses a#2 though a and b moved on together", KindSameSet, mutate(func(s map[string][]Record) {
+			s["b"] = remove(s["b"], 6)
+		})},
+		{"a delivers b#2 twice", KindDuplicate, mutate(func(s map[string][]Record) {
+			a := s["a"]
+			s["a"] = append(a[:len(a)-1:len(a)-1], deliver(pb, 2, "agreed"), a[len(a)-1])
+		})},
+		{"c delivers a message nobody sent", KindInvented, mutate(func(s map[string][]Record) {
+			c := s["c"]
+			c = append(c[:len(c)-1:len(c)-1], deliver(pa, 9, "agreed"), c[len(c)-1])
+			s["c"] = c
+		})},
+		{"corrupted filler", KindInvented, mutate(func(s map[string][]Record) {
+			r := &s["c"][1]
+			r.Data = bytes.Clone(r.Data)
+			r.Data[len(r.Data)-1] ^= 1
+		})},
+		{"header names another sender", KindInvented, mutate(func(s map[string][]Record) {
+			s["c"][1].PID = 99
+		})},
+		{"guarantee changed", KindInvented, mutate(func(s map[string][]Record) {
+			s["c"][2].Guarantee = "agreed"
+		})},
+		{"a never gets its #2 back", KindSelf, mutate(func(s map[string][]Record) {
+			s["a"] = remove(s["a"], 8)
+			s["b"] = remove(s["b"], 6)
+		})},
+		{"c misses safe b#1 though it survived the view", KindSafe, mutate(func(s map[string][]Record) {
+			s["c"] = remove(s["c"], 2)
+		})},
+		{"c misses a view it is listed in", KindViews, mutate(func(s map[string][]Record) {
+			c := s["c"]
+			// c stays in [c] and never sees the heal, but ends cleanly.
+			s["c"] = append(c[:6:6], Record{Type: TypeEnd, Reason: EndStop})
+		})},
+		{"view not previous + joined - left", KindViews, mutate(func(s map[string][]Record) {
+			s["a"][1].Joined = nil
+		})},
+		{"view without itself", KindViews, mutate(func(s map[string][]Record) {
+			s["c"][3].Members = ms(pa)
+		})},
+		{"message delivered in different views", KindViews, mutate(func(s map[string][]Record) {
+			// b delivers b#2 before the heal view, a and c after it.
+			b := s["b"]
+			b[7], b[8], b[9] = sent(2), deliver(pb, 2, "agreed"), conf(ms(pa, pb, pc), ms(pc), nil)
+		})},
+		{"fifo from one sender reversed", KindFIFO, mutate(func(s map[string][]Record) {
+			a := s["a"]
+			s["a"] = append(a[:len(a)-1:len(a)-1], deliver(pa, 0, "agreed"), a[len(a)-1])
+			s["a"] = append(s["a"][:3:3], append([]Record{sent(0)}, s["a"][3:]...)...)
+		})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, tc.s)
+			if r.Counts[tc.kind] == 0 {
+				t.Fatalf("%s not caught; found %v", tc.kind, r.Violations)
+			}
+			if !strings.Contains(r.Summary(seed, 0), tc.kind+"=") {
+				t.Errorf("summary does not name %s: %s", tc.kind, r.Summary(seed, 0))
+			}
+		})
+	}
+}
+
+// Lost: a sends #3 in the final [a b c] view and gets it back; b, with a in
+// every view since, ends cleanly without it. Same-set catches it too; lost
+// names the sender's point of view.
+func TestLostMessageCaught(t *testing.T) {
+	s := scenario()
+	a := s["a"]
+	s["a"] = append(a[:len(a)-1:len(a)-1], sent(3), deliver(pa, 3, "agreed"), a[len(a)-1])
+	c := s["c"]
+	s["c"] = append(c[:len(c)-1:len(c)-1], deliver(pa, 3, "agreed"), c[len(c)-1])
+	r := run(t, s)
+	if r.Counts[KindLost] != 1 {
+		t.Fatalf("lost = %d, want 1 (b); violations %v", r.Counts[KindLost], r.Violations)
+	}
+}
+
+// Crashed processes are excused from survival properties: c killed while
+// partitioned (its log just stops) is not required to see the heal view,
+// and its own send need not come back.
+func TestCrashedProcessExcused(t *testing.T) {
+	s := scenario()
+	s["c"] = s["c"][:5] // killed right after sent(1)
+	a, b := s["a"], s["b"]
+	// a and b never see c again.
+	s["a"] = append(append([]Record{}, a[:9]...), deliver(pb, 2, "agreed"), a[len(a)-1])
+	s["b"] = append(append([]Record{}, b[:7]...), sent(2), deliver(pb, 2, "agreed"), b[len(b)-1])
+	r := run(t, s)
+	if r.Total() != 0 {
+		t.Fatalf("violations: %v", r.Violations)
+	}
+}
+
+func TestParseLog(t *testing.T) {
+	good := `{"type":"self","group":"g","nodeid":1,"pid":10}
+{"type":"confchg","group":"g","members":[{"nodeid":1,"pid":10}],"joined":[{"nodeid":1,"pid":10,"reason":"join"}],"left":[]}
+{"type":"deliver","group":"g","nodeid":1,"pid":10,"guarantee":"agreed","data":"aGk="}
+{"type":"deliv`
+	l, err := ParseLog("x", strings.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Truncated || len(l.Records) != 2 || l.Proc != (ProcID{"g", 1, 10}) || string(l.Records[1].Data) != "hi" {
+		t.Errorf("parsed %+v", l)
+	}
+	for _, bad := range []string{
+		"",
+		`{"type":"deliver","group":"g"}` + "\n",
+		`{"type":"self","group":"g","nodeid":1,"pid":10}` + "\nnot json\n",
+		`{"type":"self","group":"g","nodeid":1,"pid":10}` + "\n" + `{"type":"confchg","group":"h"}` + "\n",
+		`{"type":"self","group":"g","nodeid":1,"pid":10}` + "\n" + `{"type":"weird"}` + "\n",
+	} {
+		if _, err := ParseLog("x", strings.NewReader(bad)); err == nil {
+			t.Errorf("no error for %q", bad)
+		}
+	}
+}
+
+func TestPayloadRoundTrip(t *testing.T) {
+	p := Payload{Seed: -3, NodeID: 4, PID: 99, Counter: 12345, Guarantee: "safe", Size: 200}
+	b := p.Encode()
+	if len(b) != 200 {
+		t.Fatalf("len %d", len(b))
+	}
+	q, err := DecodePayload(b)
+	if err != nil || q != p {
+		t.Fatalf("decoded %+v, %v; want %+v", q, err, p)
+	}
+	for _, bad := range []string{"hello", "chaos|x|1|2|3|safe|", "chaos|1|1|2|3|safe|zzz"} {
+		if _, err := DecodePayload([]byte(bad)); err == nil {
+			t.Errorf("no error for %q", bad)
+		}
+	}
+}

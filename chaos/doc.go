@@ -1,0 +1,39 @@
+// Package chaos is the checker of the chaos soak (tools/chaos): it reads
+// the log of every client process of a run and verifies the closed process
+// group virtual-synchrony properties over them. It shares no code with the
+// engine, cpg or the daemon (it imports only the standard library), so a
+// bug in those cannot hide itself from it.
+//
+// # Logs
+//
+// One file per process incarnation and group, JSON lines. The first line
+// names the process ({"type":"self","group":G,"nodeid":N,"pid":P}, the
+// (node, pid) totemd reports for it); then, in the order they happened,
+// the `totemctl cpg listen --json` events (deliver, confchg) and the
+// process's own sends: {"type":"sent","counter":C} written before Send is
+// called, {"type":"sendfail","counter":C} if it failed, and a last
+// {"type":"end","reason":"stop"} when the process left the group cleanly.
+// A log without that end record is a process that crashed, was killed or
+// lost its daemon; it is not a survivor. Every message is a Payload naming
+// its sender and counter, with filler the checker regenerates.
+//
+// # Views
+//
+// A view is a group, its sorted member list, and the occurrence of that
+// list in the process's history (the second time a process sees members
+// {1:10, 2:20} is another view than the first). Messages between two
+// confchgs belong to the first.
+//
+// # Properties
+//
+// See the Kind constants: agreed order within a view; the same set for
+// members that moved together to the same next view (or both left it
+// cleanly); no duplicates; no invented or corrupted messages; per-sender
+// FIFO; self delivery for survivors; safe delivery (a safe message
+// delivered in a view by anyone is delivered in it by every member that
+// installed a next view); views agree (a listed member that survived
+// installed the view, views follow from joined and left, a message is
+// delivered in the same view by all); and no loss: a message its sender
+// got back reached every member that stayed in every view with the sender
+// until both ended cleanly.
+package chaos
