@@ -484,3 +484,12 @@ func (h *Handle) Links(ctx context.Context) ([]Link, error) {
 	}
 	return rep.Links, nil
 }
+
+// SetLinkFault injects faults on link of the local node, for tests (root
+// or the daemon's own user only; otherwise ErrDenied).
+func (h *Handle) SetLinkFault(ctx context.Context, link int, f LinkFault) error {
+	_, err := h.call(ctx, ipc.Request{Op: ipc.OpLinkFault, Link: link, Fault: &ipc.LinkFault{
+		Drop: f.Drop, Delay: int64(f.Delay), Duplicate: f.Duplicate, Cut: f.Cut,
+	}})
+	return err
+}

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/totem-gcs/totem/ipc"
 )
@@ -126,6 +127,8 @@ var (
 	ErrDisconnected = errors.New("totem: disconnected from totemd")
 	// ErrClosed: the handle was closed by Close.
 	ErrClosed = errors.New("totem: handle closed")
+	// ErrDenied: the operation needs root or the daemon's own user.
+	ErrDenied = errors.New("totem: permission denied")
 	// ErrEventOverflow: the application stopped reading Events.
 	ErrEventOverflow = errors.New("totem: events not read")
 )
@@ -193,6 +196,18 @@ func (e *RequestError) Is(t error) bool {
 		return t == ErrInvalid
 	case ipc.ShuttingDown:
 		return t == ErrShuttingDown
+	case ipc.Denied:
+		return t == ErrDenied
 	}
 	return false
+}
+
+// LinkFault describes faults to inject on a link; the zero value clears
+// them. Drop and Duplicate are probabilities (0..1) per datagram sent,
+// Delay holds every datagram back, Cut drops all traffic both ways.
+type LinkFault struct {
+	Drop      float64
+	Delay     time.Duration
+	Duplicate float64
+	Cut       bool
 }

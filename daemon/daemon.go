@@ -315,6 +315,19 @@ func (d *Daemon) handleRequest(c *ipcConn, req *ipc.Request) *ipc.Reply {
 		return &ipc.Reply{Stats: d.stats()}
 	case ipc.OpLinks:
 		return &ipc.Reply{Links: d.links()}
+	case ipc.OpLinkFault:
+		if c.peer.UID != 0 && c.peer.UID != d.srv.policy.OwnerUID {
+			return &ipc.Reply{Code: ipc.Denied, Error: fmt.Sprintf("injecting link faults needs root or uid %d", d.srv.policy.OwnerUID)}
+		}
+		var f rrp.Fault
+		if lf := req.Fault; lf != nil {
+			f = rrp.Fault{Drop: lf.Drop, Delay: time.Duration(lf.Delay), Duplicate: lf.Duplicate, Cut: lf.Cut}
+		}
+		if err := d.net.SetFault(req.Link, f); err != nil {
+			return &ipc.Reply{Code: ipc.Invalid, Error: err.Error()}
+		}
+		d.log.Warn("link fault injected", "link", req.Link, "cut", f.Cut, "drop", f.Drop, "delay", f.Delay, "duplicate", f.Duplicate)
+		return &ipc.Reply{}
 	}
 	return &ipc.Reply{Code: ipc.Invalid, Error: fmt.Sprintf("unknown operation %d", req.Op)}
 }

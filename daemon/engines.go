@@ -46,6 +46,7 @@ type network interface {
 	SendBatch(frames []rrp.Frame) error
 	Links() []linkState
 	Counters() map[string]uint64
+	SetFault(link int, f rrp.Fault) error
 	Close() error
 }
 

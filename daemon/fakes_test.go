@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -148,6 +149,12 @@ func (nullNet) Links() []linkState {
 }
 func (nullNet) Counters() map[string]uint64 { return nil }
 func (nullNet) Close() error                { return nil }
+func (nullNet) SetFault(link int, f rrp.Fault) error {
+	if link != 0 {
+		return fmt.Errorf("rrp: no link %d", link)
+	}
+	return nil
+}
 
 // lone is one daemon over the test doubles.
 type lone struct {

@@ -386,6 +386,18 @@ func TestStatsCoverEngineCounters(t *testing.T) {
 	}
 }
 
+func TestLinkFault(t *testing.T) {
+	l := startLone(t, 1<<20, IPCOptions{})
+	ctx := testCtx(t)
+	h := connect(t, l.socket)
+	if err := h.SetLinkFault(ctx, 0, client.LinkFault{Drop: 0.5}); err != nil {
+		t.Fatalf("owner: %v", err)
+	}
+	if err := h.SetLinkFault(ctx, 3, client.LinkFault{}); !errors.Is(err, client.ErrInvalid) || !strings.Contains(err.Error(), "no link 3") {
+		t.Fatalf("bad link: %v", err)
+	}
+}
+
 func TestAccessPolicy(t *testing.T) {
 	p := AccessPolicy{OwnerUID: 1000, UIDs: []int{1001}, GIDs: []int{50}}
 	for _, tc := range []struct {
@@ -457,8 +469,12 @@ func TestDeniedUID(t *testing.T) {
 	allowDir := filepath.Join(dir, "allowed")
 	os.Mkdir(allowDir, 0o755)
 	l2 := startLoneAt(t, filepath.Join(allowDir, "s.sock"), IPCOptions{AllowUIDs: []int{nobody}})
-	if out, err := run(l2.socket); err != nil || !strings.Contains(out, "connected as uid 65534") {
+	out, err = run(l2.socket)
+	if err != nil || !strings.Contains(out, "connected as uid 65534") {
 		t.Fatalf("allowed uid refused: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "link fault: totem: link-fault: injecting link faults needs root") {
+		t.Fatalf("an allowed uid that is not the owner could inject faults:\n%s", out)
 	}
 }
 
@@ -481,6 +497,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		fmt.Printf("connected as uid %d\n", os.Getuid())
+		fmt.Printf("link fault: %v\n", h.SetLinkFault(ctx, 0, client.LinkFault{Cut: true}))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

@@ -60,6 +60,9 @@ const (
 	OpStatus  Op = 6 // node and ring status
 	OpStats   Op = 7 // counters
 	OpLinks   Op = 8 // link states
+	// OpLinkFault injects faults on one link of this node (tests; root or
+	// the daemon's own user only).
+	OpLinkFault Op = 9
 )
 
 // String names the operation.
@@ -81,6 +84,8 @@ func (o Op) String() string {
 		return "stats"
 	case OpLinks:
 		return "links"
+	case OpLinkFault:
+		return "link-fault"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -98,6 +103,20 @@ type Request struct {
 	Group     string `msgpack:"group,omitempty"`
 	Guarantee uint8  `msgpack:"guarantee,omitempty"`
 	Data      []byte `msgpack:"data,omitempty"`
+	// Link and Fault are the arguments of OpLinkFault.
+	Link  int        `msgpack:"link,omitempty"`
+	Fault *LinkFault `msgpack:"fault,omitempty"`
+}
+
+// LinkFault describes faults to inject on a link (the zero value clears
+// them): Drop and Duplicate are probabilities (0..1) for each datagram
+// sent, Delay holds datagrams back, Cut drops everything in both
+// directions.
+type LinkFault struct {
+	Drop      float64 `msgpack:"drop,omitempty"`
+	Delay     int64   `msgpack:"delay_ns,omitempty"`
+	Duplicate float64 `msgpack:"duplicate,omitempty"`
+	Cut       bool    `msgpack:"cut,omitempty"`
 }
 
 // Code classifies the outcome of a request.
@@ -122,6 +141,8 @@ const (
 	ShuttingDown
 	// Internal: a daemon-side failure.
 	Internal
+	// Denied: the operation needs root or the daemon's own user.
+	Denied
 )
 
 // String names the code.
@@ -143,6 +164,8 @@ func (c Code) String() string {
 		return "shutting-down"
 	case Internal:
 		return "internal"
+	case Denied:
+		return "denied"
 	}
 	return fmt.Sprintf("code(%d)", uint8(c))
 }

@@ -70,6 +70,9 @@ func run(args []string) int {
 	fs.String("config", daemon.DefaultConfigPath, "config file (TOML)")
 	check := fs.Bool("check-config", false, "check the config and the key file, report every problem with its line and a fix, and exit (0: fine, 1: problems)")
 	version := fs.Bool("version", false, "print the version and exit")
+	cpuprofile := fs.String("cpuprofile", "", "debug: write a CPU profile to this file until exit")
+	memprofile := fs.String("memprofile", "", "debug: write a heap profile to this file at exit")
+	pprofAddr := fs.String("pprof", "", "debug: serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060)")
 	daemon.BindFlags(fs, &cfg)
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: totemd [--config FILE] [flags]\n\nThe Totem group communication daemon. Every option of the config file has a flag;\nflags win over the file. Durations are milliseconds or strings like 250ms.\n\nFlags:\n%s", fs.FlagUsages())
@@ -123,6 +126,12 @@ func run(args []string) int {
 	}
 
 	log := daemon.NewLogger(cfg.Logging, os.Stderr)
+	stopProfiles, err := startProfiles(*cpuprofile, *memprofile, *pprofAddr, log)
+	if err != nil {
+		log.Error("profiling", "err", err)
+		return 1
+	}
+	defer stopProfiles()
 	d, err := daemon.Start(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +44,10 @@ Commands:
   members GROUP          the members of GROUP (node ID and pid)
   stats                  the daemon's counters (srp.*, cpg.*, net.*, ipc.*)
   keygen [PATH]          write a new cluster key (default /etc/totemd/authkey, mode 0400)
+  link N cut|restore     tests: cut link N of this node (all traffic, both ways) or clear its faults
+  link N fault [--drop P] [--delay D] [--duplicate P]
+                         tests: drop/duplicate datagrams sent on link N with probability P,
+                         or delay them (root or totemd's own user only)
   cpg listen GROUP       join GROUP and print every delivery and configuration change
                          until interrupted (SIGINT/SIGTERM: leave and exit 0)
   cpg send GROUP [--safe] [--count N] [--size B] [DATA]
@@ -98,6 +103,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	safe := fs.Bool("safe", false, "cpg send: safe delivery (default agreed)")
 	count := fs.Int("count", 0, "cpg send: number of messages to send")
 	size := fs.Int("size", 0, "cpg send: size of each generated message in bytes")
+	var lf client.LinkFault
+	fs.Float64Var(&lf.Drop, "drop", 0, "link fault: probability of dropping a datagram sent")
+	fs.DurationVar(&lf.Delay, "delay", 0, "link fault: delay of every datagram sent")
+	fs.Float64Var(&lf.Duplicate, "duplicate", 0, "link fault: probability of sending a datagram twice")
 	fs.Usage = func() { fmt.Fprint(stderr, usage, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -136,6 +145,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			path = cargs[0]
 		}
 		err = cmdKeygen(path, stdout)
+	case "link":
+		err = cmdLink(ctx, o, cargs, lf, stdout)
 	case "cpg":
 		if len(cargs) < 2 {
 			err = fail(exitError, "usage: totemctl cpg listen GROUP | cpg send GROUP [DATA]")
@@ -398,5 +409,32 @@ func cmdKeygen(path string, w io.Writer) error {
 		return fail(exitError, "%v", err)
 	}
 	fmt.Fprintf(w, "wrote a new cluster key to %s (mode 0400); copy it to every node\n", path)
+	return nil
+}
+
+func cmdLink(ctx context.Context, o options, args []string, lf client.LinkFault, w io.Writer) error {
+	if len(args) != 2 {
+		return fail(exitError, "usage: totemctl link N cut|restore|fault")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 0 {
+		return fail(exitError, "bad link number %q", args[0])
+	}
+	switch args[1] {
+	case "cut":
+		lf = client.LinkFault{Cut: true}
+	case "restore":
+		lf = client.LinkFault{}
+	case "fault":
+	default:
+		return fail(exitError, "unknown link action %q (cut, restore or fault)", args[1])
+	}
+	_, err = request(ctx, o, func(ctx context.Context, h *client.Handle) (struct{}, error) {
+		return struct{}{}, h.SetLinkFault(ctx, n, lf)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "link %d: %s\n", n, args[1])
 	return nil
 }
