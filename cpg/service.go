@@ -69,6 +69,14 @@ type Service struct {
 	ctrlClient int
 	syncOut    [][]byte
 
+	// trans is the last transitional configuration, if one came since
+	// the last regular one.
+	trans     totem.NodeSet
+	haveTrans bool
+	// carried holds the messages of syncs cut short while their whole
+	// ring moved on together, to apply when a sync completes.
+	carried []segment
+
 	syncing   bool
 	syncRing  totem.RingID
 	syncNodes totem.NodeSet

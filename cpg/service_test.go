@@ -376,6 +376,9 @@ func TestSyncCutShortReportsUndelivered(t *testing.T) {
 	for _, id := range []totem.NodeID{1, 2} {
 		r.deliver(r.node(id), totem.Delivery{Sender: 1, Guarantee: p.g, Payload: p.payload})
 	}
+	// The ring splits before the sync completes.
+	r.partition([]totem.NodeID{1}, []totem.NodeID{2})
+	r.settle()
 	r.partition([]totem.NodeID{1, 2})
 	r.settle()
 	var undelivered []string
@@ -569,6 +572,57 @@ func TestLargeSyncIsSplitInParts(t *testing.T) {
 	r.settle()
 	if got := r.node(2).svc.Groups(); len(got) != 60 {
 		t.Fatalf("node 2 learned %d groups", len(got))
+	}
+	r.check()
+}
+
+func TestSyncCutShortWhileTheRingMovesOnKeepsMessages(t *testing.T) {
+	r := newFakeRing(t, 16, 1, 2)
+	r.join(1, 1, 11, "g")
+	r.join(2, 2, 21, "g")
+	r.settle()
+	if err := r.send(1, 1, 11, "g", "kept", totem.Agreed); err != nil {
+		t.Fatal(err)
+	}
+	n3 := r.start(3)
+	r.partition([]totem.NodeID{1, 2}, []totem.NodeID{3})
+	r.join(3, 3, 31, "g")
+	r.settle()
+	// A new ring of 1 and 2 (a merge attempt); the data message is
+	// delivered while its sync runs; then node 3 merges before the sync
+	// completes. Nodes 1 and 2 moved on together: nothing is lost.
+	if err := r.send(1, 1, 11, "g", "kept-2", totem.Agreed); err != nil {
+		t.Fatal(err)
+	}
+	r.partition([]totem.NodeID{1, 2}, []totem.NodeID{3})
+	n1 := r.node(1)
+	p := n1.queue[0]
+	n1.queue = n1.queue[1:]
+	for _, id := range []totem.NodeID{1, 2} {
+		r.deliver(r.node(id), totem.Delivery{Sender: 1, Guarantee: p.g, Payload: p.payload})
+	}
+	r.partition([]totem.NodeID{1, 2, 3})
+	r.settle()
+	for _, p := range []struct {
+		id   totem.NodeID
+		conn cpg.ConnID
+	}{{1, 1}, {2, 2}} {
+		got := delivered(r.node(p.id), p.conn, "g")
+		if !slices.Contains(got, "1:11:kept-2:agreed") {
+			t.Fatalf("node %d delivered %v", p.id, got)
+		}
+	}
+	if got := delivered(n3, 3, "g"); slices.Contains(got, "1:11:kept-2:agreed") {
+		t.Fatalf("node 3, not in the ring that ordered it, delivered %v", got)
+	}
+	if st := n1.svc.Stats(); st.CarriedSyncs == 0 || st.Discarded != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	want := []cpg.Member{m(1, 11), m(2, 21), m(3, 31)}
+	for id := totem.NodeID(1); id <= 3; id++ {
+		if got := r.node(id).svc.Members("g"); !slices.Equal(got, want) {
+			t.Fatalf("node %d members %v", id, got)
+		}
 	}
 	r.check()
 }

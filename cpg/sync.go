@@ -6,6 +6,13 @@ import (
 	"github.com/totem-gcs/totem/totem"
 )
 
+// segment is the messages held back by a sync that the next configuration
+// cut short while every node of its ring moved on together (nodes).
+type segment struct {
+	nodes totem.NodeSet
+	msgs  []heldMsg
+}
+
 // config handles a configuration change delivered by Totem.
 func (s *Service) config(cc *totem.ConfigChange) {
 	if cc.Kind != totem.Regular {
@@ -14,11 +21,18 @@ func (s *Service) config(cc *totem.ConfigChange) {
 		// delivers one here delivers it in the same view as a node that
 		// delivered it in the regular configuration. Members of nodes that
 		// left are removed by the sync of the next regular configuration.
+		s.trans = slices.Clone(cc.Members)
+		s.haveTrans = true
 		return
 	}
 	if s.syncing {
-		s.abandonSync()
+		if s.haveTrans && s.trans.Equal(s.syncNodes) {
+			s.carrySync()
+		} else {
+			s.abandonSync()
+		}
 	}
+	s.haveTrans = false
 	s.ring = RingInfo{ID: cc.Ring, Members: slices.Clone(cc.Members)}
 	s.haveRing = true
 	s.events = append(s.events, RingChange{Ring: cc.Ring, Members: slices.Clone(cc.Members)})
@@ -26,17 +40,31 @@ func (s *Service) config(cc *totem.ConfigChange) {
 	s.syncJoined = slices.Clone(cc.Joined)
 }
 
-// abandonSync ends a sync that another regular configuration cut short.
-// Nodes on different sides of the new partition may have delivered
-// different parts of it, so nothing it held back can be applied in a view
-// they would all agree on: the view stays as it was (the next sync
-// replaces it), the held data messages are discarded (their senders get
-// an Undelivered event), and this node's own held control operations go
-// back to the front of its queue, to be applied in the next ring.
+// carrySync ends a sync that another regular configuration cut short when
+// every node of its ring moved on together (the transitional configuration
+// is the whole ring): all of them delivered the same messages, none is
+// elsewhere, so what it held back is kept and applied when the next sync
+// completes, in a view of those nodes' members only (see finishSync).
+func (s *Service) carrySync() {
+	s.stats.CarriedSyncs++
+	s.carried = append(s.carried, segment{nodes: slices.Clone(s.syncNodes), msgs: s.held})
+	s.held = nil
+	s.syncing = false
+	s.ann = nil
+}
+
+// abandonSync ends a sync that another regular configuration cut short
+// while its ring broke up. Nodes on different sides may have delivered
+// different parts of it, so nothing it held back (nor anything carried
+// from earlier syncs) can be applied in a view they would all agree on:
+// the view stays as it was (the next sync replaces it), the held data
+// messages are discarded (their senders get an Undelivered event), and
+// this node's own held control operations go back to the front of its
+// queue, to be applied in the next ring.
 func (s *Service) abandonSync() {
 	s.stats.PartialSyncs++
 	var requeue []ctrlOp
-	for _, h := range s.held {
+	for _, h := range s.allHeld() {
 		switch h.m.Type {
 		case msgData:
 			s.stats.Discarded++
@@ -57,13 +85,25 @@ func (s *Service) abandonSync() {
 		}
 		s.ctrl = append(requeue, s.ctrl...)
 	}
+	s.carried = nil
 	s.held = nil
 	s.syncing = false
 	s.ann = nil
 }
 
+// allHeld returns the carried messages and the held ones, in order.
+func (s *Service) allHeld() []heldMsg {
+	var all []heldMsg
+	for _, seg := range s.carried {
+		all = append(all, seg.msgs...)
+	}
+	return append(all, s.held...)
+}
+
 // startSync begins the sync of ring: it queues this node's announcement of
-// its local members (those whose join has been delivered), in parts.
+// its local members, in parts: those whose join has been delivered, with
+// the effect of its own carried control operations (so that the union of
+// the announcements is the state after every carried message).
 func (s *Service) startSync(ring totem.RingID, nodes totem.NodeSet) {
 	s.syncing = true
 	s.syncRing = ring
@@ -72,9 +112,25 @@ func (s *Service) startSync(ring totem.RingID, nodes totem.NodeSet) {
 	s.held = nil
 	s.syncOut = nil // parts of an older sync are worthless now
 
-	entries := make([]syncEntry, 0, len(s.records))
+	mine := make(map[memberKey]bool, len(s.records))
 	for k, r := range s.records {
 		if r.applied {
+			mine[k] = true
+		}
+	}
+	for _, seg := range s.carried {
+		for _, h := range seg.msgs {
+			if h.sender != s.local || h.m.Type != msgControl {
+				continue
+			}
+			for _, op := range h.m.Ops {
+				mine[memberKey{op.Group, op.Pid}] = op.Op == opJoin
+			}
+		}
+	}
+	entries := make([]syncEntry, 0, len(mine))
+	for k, in := range mine {
+		if in {
 			entries = append(entries, syncEntry{Group: k.group, Pid: k.pid})
 		}
 	}
@@ -134,6 +190,14 @@ func (s *Service) syncPart(sender totem.NodeID, m message) {
 // members what changed, and applies the messages held back. It runs at the
 // same place in the order on every node of the ring: when the last
 // announcement is delivered.
+//
+// Messages carried from syncs cut short come first, segment by segment:
+// before each, the view is the announced members of that segment's nodes
+// with the segment's (and later segments') control operations undone, so
+// that applying them in order leads to exactly what was announced. Only
+// the nodes of a segment delivered its messages, and only their members
+// are in the view they are applied in; nodes that joined later reach the
+// same view before the next segment or the held messages.
 func (s *Service) finishSync() {
 	view := make(map[string][]Member)
 	announced := make(map[totem.NodeID]bool, len(s.ann))
@@ -148,6 +212,28 @@ func (s *Service) finishSync() {
 		view[g] = slices.CompactFunc(ms, func(a, b Member) bool { return a == b })
 	}
 
+	s.syncing = false
+	s.ann = nil
+	s.stats.Syncs++
+	carried := s.carried
+	s.carried = nil
+	for k, seg := range carried {
+		s.install(undoView(view, seg.nodes, carried[k:]), announced)
+		for _, h := range seg.msgs {
+			s.apply(h.sender, h.guarantee, h.m)
+		}
+	}
+	s.install(view, announced)
+	held := s.held
+	s.held = nil
+	for _, h := range held {
+		s.apply(h.sender, h.guarantee, h.m)
+	}
+}
+
+// install replaces the agreed view with view and tells the local members
+// of every group that changed.
+func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]bool) {
 	names := sortedKeys(s.groups)
 	for g := range view {
 		if _, ok := s.groups[g]; !ok {
@@ -186,16 +272,44 @@ func (s *Service) finishSync() {
 		}
 		s.confchg(g, cur, recipients, joined, left)
 	}
-	s.groups = view
-
-	s.syncing = false
-	s.ann = nil
-	s.stats.Syncs++
-	held := s.held
-	s.held = nil
-	for _, h := range held {
-		s.apply(h.sender, h.guarantee, h.m)
+	s.groups = make(map[string][]Member, len(view))
+	for g, ms := range view {
+		if len(ms) > 0 {
+			s.groups[g] = slices.Clone(ms)
+		}
 	}
+}
+
+// undoView returns the members of view on nodes, with the control
+// operations of those nodes in segs undone (last first).
+func undoView(view map[string][]Member, nodes totem.NodeSet, segs []segment) map[string][]Member {
+	out := make(map[string][]Member)
+	for g, ms := range view {
+		for _, m := range ms {
+			if nodes.Contains(m.Node) {
+				out[g] = append(out[g], m)
+			}
+		}
+	}
+	for i := len(segs) - 1; i >= 0; i-- {
+		msgs := segs[i].msgs
+		for j := len(msgs) - 1; j >= 0; j-- {
+			h := msgs[j]
+			if h.m.Type != msgControl || !nodes.Contains(h.sender) {
+				continue
+			}
+			for o := len(h.m.Ops) - 1; o >= 0; o-- {
+				op := h.m.Ops[o]
+				who := Member{Node: h.sender, Pid: op.Pid}
+				if op.Op == opJoin {
+					out[op.Group] = removeMember(out[op.Group], who)
+				} else if !containsMember(out[op.Group], who) {
+					out[op.Group] = insertMember(out[op.Group], who)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func compareMembers(a, b Member) int {

@@ -217,7 +217,8 @@ type Stats struct {
 	StaleSync        uint64 // sync announcements for another ring, ignored
 	Ignored          uint64 // control operations that changed nothing (duplicate join, leave of a non-member)
 	Syncs            uint64 // syncs completed with every announcement
-	PartialSyncs     uint64 // syncs cut short by another configuration
+	PartialSyncs     uint64 // syncs cut short by another configuration that split their ring (held messages discarded)
+	CarriedSyncs     uint64 // syncs cut short while their whole ring moved on (held messages kept for the next sync)
 	Discarded        uint64 // data messages held back by a sync cut short, discarded
 	HeldBack         uint64 // messages held back while syncing
 }

@@ -119,6 +119,7 @@ func (h *Harness) Stats() cpg.Stats {
 		t.Ignored += s.Ignored
 		t.Syncs += s.Syncs
 		t.PartialSyncs += s.PartialSyncs
+		t.CarriedSyncs += s.CarriedSyncs
 		t.Discarded += s.Discarded
 		t.HeldBack += s.HeldBack
 	}

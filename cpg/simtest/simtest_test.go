@@ -48,8 +48,8 @@ func TestCPGOverTotemInSimulator(t *testing.T) {
 			t.Errorf("seed %d: cpg:\n%v", seed, err)
 		}
 		st := h.Stats()
-		t.Logf("seed %d: %d nodes, %d cpg messages sent, %d deliveries, %d totem configurations, syncs %d completed / %d cut short, %d discarded, end %v",
-			seed, res.Nodes, h.Sent(), st.Delivered, res.Configs, st.Syncs, st.PartialSyncs, st.Discarded, res.End)
+		t.Logf("seed %d: %d nodes, %d cpg messages sent, %d deliveries, %d totem configurations, syncs %d completed, %d cut short and carried, %d cut short and abandoned; %d discarded, end %v",
+			seed, res.Nodes, h.Sent(), st.Delivered, res.Configs, st.Syncs, st.CarriedSyncs, st.PartialSyncs, st.Discarded, res.End)
 		if t.Failed() {
 			t.Fatalf("replay: CPG_SIM_SEED0=%d CPG_SIM_SEEDS=1 go test ./cpg/simtest -v", seed)
 		}
