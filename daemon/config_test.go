@@ -180,4 +180,12 @@ func TestStateFile(t *testing.T) {
 	if err != nil || s2.RingSeq() != 42 {
 		t.Fatalf("reloaded %d %v", s2.RingSeq(), err)
 	}
+	a, err := s2.NextIncarnation(1000)
+	if err != nil || a != 1000 {
+		t.Fatal(a, err)
+	}
+	// The clock stepped back: the incarnation still grows.
+	if b, _ := s2.NextIncarnation(10); b != 1001 {
+		t.Fatalf("incarnation after a clock step back: %d", b)
+	}
 }

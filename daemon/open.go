@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/totem-gcs/totem/cpg"
 	"github.com/totem-gcs/totem/rrp"
@@ -20,11 +21,16 @@ func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w (make one with `totemctl keygen %s` and copy it to every node)", err, cfg.KeyFile)
 	}
+	inc, err := d.state.NextIncarnation(uint64(time.Now().UnixNano()))
+	if err != nil {
+		return 0, err
+	}
 	rc := rrp.Config{
-		NodeID: d.nodeID,
-		Mode:   rrp.Mode(cfg.LinkMode),
-		Key:    key,
-		Logger: d.log.With("component", "rrp"),
+		NodeID:      d.nodeID,
+		Incarnation: inc,
+		Mode:        rrp.Mode(cfg.LinkMode),
+		Key:         key,
+		Logger:      d.log.With("component", "rrp"),
 	}
 	for _, n := range cfg.Nodes {
 		rn := rrp.Node{ID: totem.NodeID(n.NodeID)}

@@ -47,13 +47,40 @@ func (s *stateStore) Save(seq uint64) error {
 	if seq <= s.last {
 		return nil
 	}
-	path := filepath.Join(s.dir, ringSeqFile)
+	if err := writeFileSync(filepath.Join(s.dir, ringSeqFile), strconv.FormatUint(seq, 10)+"\n"); err != nil {
+		return err
+	}
+	s.last = seq
+	return nil
+}
+
+// incarnationFile holds the transport incarnation of the last start.
+const incarnationFile = "incarnation"
+
+// NextIncarnation returns an incarnation above every earlier one of this
+// node (the wall clock in nanoseconds, or the stored value plus one when
+// the clock stepped back) and stores it durably.
+func (s *stateStore) NextIncarnation(nowNanos uint64) (uint64, error) {
+	path := filepath.Join(s.dir, incarnationFile)
+	var last uint64
+	if b, err := os.ReadFile(path); err == nil {
+		last, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	}
+	inc := max(nowNanos, last+1)
+	if err := writeFileSync(path, strconv.FormatUint(inc, 10)+"\n"); err != nil {
+		return 0, fmt.Errorf("state file: %w", err)
+	}
+	return inc, nil
+}
+
+// writeFileSync replaces path with data durably (write, fsync, rename).
+func writeFileSync(path, data string) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(strconv.FormatUint(seq, 10) + "\n"); err != nil {
+	if _, err := f.WriteString(data); err != nil {
 		f.Close()
 		return err
 	}
@@ -64,9 +91,5 @@ func (s *stateStore) Save(seq uint64) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	s.last = seq
-	return nil
+	return os.Rename(tmp, path)
 }
