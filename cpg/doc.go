@@ -45,12 +45,21 @@
 //     partitioned away without our noticing), PROCDOWN when its node stayed
 //     in the ring but no longer announces it), then applies the held-back
 //     messages in order.
-//   - If another regular configuration arrives before a sync completes,
-//     nodes on different sides of the new partition may have delivered
-//     different parts of it, so the sync is abandoned: the views stay as
-//     they were (the next sync replaces them), held-back data messages are
-//     discarded (their senders get an Undelivered event), and the node's
-//     own held-back control operations are queued again.
+//   - If another regular configuration arrives before a sync completes and
+//     every node of the syncing ring moved on together (the transitional
+//     configuration is that whole ring), they all delivered the same
+//     messages and none is elsewhere: what the sync held back is carried
+//     into the next sync. When that one completes, the carried messages are
+//     applied first, in a view of the members of that ring's nodes only
+//     (announcements include their own carried operations, which are undone
+//     for that view and then applied in order), before the members of nodes
+//     that joined since are added.
+//   - If the syncing ring broke up instead, nodes on different sides may
+//     have delivered different parts of it, so the sync is abandoned: the
+//     views stay as they were (the next sync replaces them), held-back (and
+//     carried) data messages are discarded (their senders get an
+//     Undelivered event), and the node's own held-back control operations
+//     are queued again.
 //   - A transitional configuration changes nothing by itself: the old-ring
 //     messages Totem delivers in it are applied in the views they were
 //     ordered in, so a message delivered by one node in the regular
