@@ -89,6 +89,19 @@ func CheckConfig(cfg *Config, lines map[string]int, localAddrs []netip.Addr) Pro
 			}
 		}
 	}
+	for i, l := range cfg.Links {
+		if l.MTU != 0 && (l.MTU < 576 || l.MTU > 65535) {
+			add(fmt.Sprintf("link[%d].mtu", i), fmt.Sprintf("MTU %d is out of range", l.MTU), "use 576 to 65535 (1500 for Ethernet, 9000 for jumbo frames)")
+		}
+		if l.TTL < 0 || l.TTL > 255 {
+			add(fmt.Sprintf("link[%d].ttl", i), fmt.Sprintf("TTL %d is out of range", l.TTL), "use 1 to 255 (default 1)")
+		}
+		if l.Bind != "" {
+			if _, err := ParseNodeAddr(l.Bind, cfg.Port); err != nil {
+				add(fmt.Sprintf("link[%d].bind", i), err.Error(), `use an IP address of this host, like "10.0.0.1"`)
+			}
+		}
+	}
 	if len(cfg.Nodes) == 0 {
 		add("node", "the node list is empty", "add one [[node]] section per node, with nodeid and addrs")
 	}

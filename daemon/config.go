@@ -100,6 +100,13 @@ type LogOptions struct {
 type LinkOption struct {
 	// McastAddr is the multicast group "addr:port" of transport "udp".
 	McastAddr string `toml:"mcast_addr"`
+	// Bind is the local address to bind (default: this node's address on
+	// the link).
+	Bind string `toml:"bind"`
+	// MTU is the link's IP MTU (default 1500; 9000 for jumbo frames).
+	MTU int `toml:"mtu"`
+	// TTL is the multicast hop limit (default 1).
+	TTL int `toml:"ttl"`
 }
 
 // NodeOption is one node of the cluster.

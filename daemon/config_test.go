@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -152,18 +153,42 @@ func TestFlagsOverrideFile(t *testing.T) {
 	}
 }
 
-// TestEveryEngineOptionHasAFlag checks that each totem option of the file
-// has a flag of the same name.
-func TestEveryEngineOptionHasAFlag(t *testing.T) {
+// TestEveryOptionHasAFlag walks the config structure and checks that each
+// option of the file has a flag.
+func TestEveryOptionHasAFlag(t *testing.T) {
 	cfg := DefaultConfig()
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	BindFlags(fs, &cfg)
-	for key := range fieldsByTag(typeOf(TotemOptions{})) {
-		name := strings.ReplaceAll(key, "_", "-")
-		if fs.Lookup(name) == nil {
-			t.Errorf("no flag --%s for totem.%s", name, key)
+	special := map[string]string{
+		"ipc.allow_uids": "allow-uid", "ipc.allow_gids": "allow-gid",
+		"ipc.queue_messages": "ipc-queue-messages", "ipc.queue_bytes": "ipc-queue-bytes",
+		"logging.level": "log-level", "logging.format": "log-format",
+		"link.bind": "link-bind", "link.mtu": "link-mtu", "link.ttl": "link-ttl",
+		"node.nodeid": "node", "node.addrs": "node", "node.name": "node",
+	}
+	var walk func(t reflect.Type, prefix string)
+	walk = func(rt reflect.Type, prefix string) {
+		for key, i := range fieldsByTag(rt) {
+			ft := rt.Field(i).Type
+			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				walk(ft, prefix+key+".")
+				continue
+			}
+			full := prefix + key
+			name, ok := special[full]
+			if !ok {
+				parts := strings.Split(full, ".")
+				name = strings.ReplaceAll(parts[len(parts)-1], "_", "-")
+			}
+			if fs.Lookup(name) == nil {
+				t.Errorf("no flag --%s for option %s", name, full)
+			}
 		}
 	}
+	walk(reflect.TypeOf(Config{}), "")
 }
 
 func TestStateFile(t *testing.T) {

@@ -47,7 +47,10 @@ func BindFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.Logging.Level, "log-level", cfg.Logging.Level, "debug, info, warn or error")
 	fs.StringVar(&cfg.Logging.Format, "log-format", cfg.Logging.Format, `"text" or "json"`)
 
-	fs.Var(&linkFlag{cfg: cfg}, "mcast-addr", "multicast group addr:port of link N, as N=ADDR (repeatable; transport udp)")
+	fs.Var(&linkFlag{cfg: cfg, field: "mcast_addr"}, "mcast-addr", "multicast group of link N as N=ADDR:PORT (repeatable; transport udp)")
+	fs.Var(&linkFlag{cfg: cfg, field: "bind"}, "link-bind", "local address of link N as N=ADDR (repeatable)")
+	fs.Var(&linkFlag{cfg: cfg, field: "mtu"}, "link-mtu", "IP MTU of link N as N=MTU (repeatable; default 1500)")
+	fs.Var(&linkFlag{cfg: cfg, field: "ttl"}, "link-ttl", "multicast TTL of link N as N=TTL (repeatable; default 1)")
 	fs.Var(&nodeFlag{cfg: cfg}, "node", "a node as ID=ADDR[,ADDR...] (one address per link; repeatable; replaces the file's node list)")
 }
 
@@ -86,9 +89,25 @@ func (f *nodeFlag) Set(v string) error {
 	return nil
 }
 
-type linkFlag struct{ cfg *Config }
+// linkFlag sets one field of a [[link]] entry as N=VALUE.
+type linkFlag struct {
+	cfg   *Config
+	field string // mcast_addr, bind, mtu or ttl
+}
 
-func (f *linkFlag) Type() string { return "n=addr" }
+func (f *linkFlag) Type() string { return "n=value" }
+
+func (f *linkFlag) get(l LinkOption) string {
+	switch f.field {
+	case "bind":
+		return l.Bind
+	case "mtu":
+		return strconv.Itoa(l.MTU)
+	case "ttl":
+		return strconv.Itoa(l.TTL)
+	}
+	return l.McastAddr
+}
 
 func (f *linkFlag) String() string {
 	if f.cfg == nil {
@@ -96,15 +115,17 @@ func (f *linkFlag) String() string {
 	}
 	var s []string
 	for i, l := range f.cfg.Links {
-		s = append(s, fmt.Sprintf("%d=%s", i, l.McastAddr))
+		if v := f.get(l); v != "" && v != "0" {
+			s = append(s, fmt.Sprintf("%d=%s", i, v))
+		}
 	}
 	return strings.Join(s, " ")
 }
 
 func (f *linkFlag) Set(v string) error {
-	i, addr, ok := strings.Cut(v, "=")
+	i, val, ok := strings.Cut(v, "=")
 	if !ok {
-		return fmt.Errorf("want N=ADDR:PORT, got %q", v)
+		return fmt.Errorf("want N=VALUE, got %q", v)
 	}
 	n, err := strconv.Atoi(i)
 	if err != nil || n < 0 || n > 7 {
@@ -113,6 +134,22 @@ func (f *linkFlag) Set(v string) error {
 	for len(f.cfg.Links) <= n {
 		f.cfg.Links = append(f.cfg.Links, LinkOption{})
 	}
-	f.cfg.Links[n].McastAddr = addr
+	l := &f.cfg.Links[n]
+	switch f.field {
+	case "bind":
+		l.Bind = val
+	case "mtu", "ttl":
+		x, err := strconv.Atoi(val)
+		if err != nil {
+			return fmt.Errorf("link %d: %s %q is not a number", n, f.field, val)
+		}
+		if f.field == "mtu" {
+			l.MTU = x
+		} else {
+			l.TTL = x
+		}
+	default:
+		l.McastAddr = val
+	}
 	return nil
 }

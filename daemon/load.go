@@ -296,5 +296,3 @@ func lineOf(lines map[string]int, key string) int {
 	}
 	return 0
 }
-
-func typeOf(v any) reflect.Type { return reflect.TypeOf(v) }

@@ -48,7 +48,8 @@ func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 	for i := 0; i < nlinks; i++ {
 		lc := rrp.LinkConfig{Transport: cfg.Transport}
 		if i < len(cfg.Links) {
-			lc.McastAddr = cfg.Links[i].McastAddr
+			l := cfg.Links[i]
+			lc.McastAddr, lc.Bind, lc.MTU, lc.TTL = l.McastAddr, l.Bind, l.MTU, l.TTL
 		}
 		rc.Links = append(rc.Links, lc)
 	}
