@@ -493,3 +493,13 @@ func (h *Handle) SetLinkFault(ctx context.Context, link int, f LinkFault) error 
 	}})
 	return err
 }
+
+// SetKeys makes the local daemon send with the key in file sendKey and
+// accept packets under it and under the keys in acceptKeys (paths the
+// daemon reads). Rotate the cluster key without a restart by running, on
+// every node in turn: SetKeys(old, new), then SetKeys(new, old), then
+// SetKeys(new). Root or the daemon's own user only (ErrDenied).
+func (h *Handle) SetKeys(ctx context.Context, sendKey string, acceptKeys ...string) error {
+	_, err := h.call(ctx, ipc.Request{Op: ipc.OpSetKeys, KeyFile: sendKey, AcceptKeys: acceptKeys})
+	return err
+}

@@ -315,6 +315,27 @@ func (d *Daemon) handleRequest(c *ipcConn, req *ipc.Request) *ipc.Reply {
 		return &ipc.Reply{Stats: d.stats()}
 	case ipc.OpLinks:
 		return &ipc.Reply{Links: d.links()}
+	case ipc.OpSetKeys:
+		if c.peer.UID != 0 && c.peer.UID != d.srv.policy.OwnerUID {
+			return &ipc.Reply{Code: ipc.Denied, Error: fmt.Sprintf("changing keys needs root or uid %d", d.srv.policy.OwnerUID)}
+		}
+		send, err := rrp.ReadKey(req.KeyFile)
+		if err != nil {
+			return &ipc.Reply{Code: ipc.Invalid, Error: err.Error()}
+		}
+		var accept [][]byte
+		for _, p := range req.AcceptKeys {
+			k, err := rrp.ReadKey(p)
+			if err != nil {
+				return &ipc.Reply{Code: ipc.Invalid, Error: err.Error()}
+			}
+			accept = append(accept, k)
+		}
+		if err := d.net.SetKeys(send, accept...); err != nil {
+			return &ipc.Reply{Code: ipc.Invalid, Error: err.Error()}
+		}
+		d.log.Warn("cluster keys changed", "send", req.KeyFile, "accept", req.AcceptKeys, "by_uid", c.peer.UID)
+		return &ipc.Reply{}
 	case ipc.OpLinkFault:
 		if c.peer.UID != 0 && c.peer.UID != d.srv.policy.OwnerUID {
 			return &ipc.Reply{Code: ipc.Denied, Error: fmt.Sprintf("injecting link faults needs root or uid %d", d.srv.policy.OwnerUID)}

@@ -47,6 +47,7 @@ type network interface {
 	Links() []linkState
 	Counters() map[string]uint64
 	SetFault(link int, f rrp.Fault) error
+	SetKeys(send []byte, accept ...[]byte) error
 	Close() error
 }
 

@@ -147,8 +147,9 @@ func (nullNet) SendBatch([]rrp.Frame) error { return nil }
 func (nullNet) Links() []linkState {
 	return []linkState{{Node: 1, Link: 0, Addr: "127.0.0.1:5405", State: "local"}}
 }
-func (nullNet) Counters() map[string]uint64 { return nil }
-func (nullNet) Close() error                { return nil }
+func (nullNet) Counters() map[string]uint64                 { return nil }
+func (nullNet) Close() error                                { return nil }
+func (nullNet) SetKeys(send []byte, accept ...[]byte) error { return nil }
 func (nullNet) SetFault(link int, f rrp.Fault) error {
 	if link != 0 {
 		return fmt.Errorf("rrp: no link %d", link)

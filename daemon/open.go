@@ -100,6 +100,9 @@ type rrpNet struct {
 
 func (n rrpNet) SendBatch(fs []rrp.Frame) error { return n.t.SendBatch(fs) }
 func (n rrpNet) Close() error                   { return n.t.Close() }
+func (n rrpNet) SetKeys(send []byte, accept ...[]byte) error {
+	return n.t.SetKeys(send, accept...)
+}
 func (n rrpNet) SetFault(link int, f rrp.Fault) error {
 	return n.t.SetFault(link, f)
 }

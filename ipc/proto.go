@@ -63,6 +63,10 @@ const (
 	// OpLinkFault injects faults on one link of this node (tests; root or
 	// the daemon's own user only).
 	OpLinkFault Op = 9
+	// OpSetKeys makes the transport send with the key in file KeyFile
+	// and accept it and the keys in AcceptKeys (key rotation without a
+	// restart; root or the daemon's own user only).
+	OpSetKeys Op = 10
 )
 
 // String names the operation.
@@ -86,6 +90,8 @@ func (o Op) String() string {
 		return "links"
 	case OpLinkFault:
 		return "link-fault"
+	case OpSetKeys:
+		return "set-keys"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
@@ -106,6 +112,10 @@ type Request struct {
 	// Link and Fault are the arguments of OpLinkFault.
 	Link  int        `msgpack:"link,omitempty"`
 	Fault *LinkFault `msgpack:"fault,omitempty"`
+	// KeyFile and AcceptKeys are the arguments of OpSetKeys: key file
+	// paths, read by the daemon.
+	KeyFile    string   `msgpack:"key_file,omitempty"`
+	AcceptKeys []string `msgpack:"accept_keys,omitempty"`
 }
 
 // LinkFault describes faults to inject on a link (the zero value clears

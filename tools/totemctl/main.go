@@ -44,6 +44,11 @@ Commands:
   members GROUP          the members of GROUP (node ID and pid)
   stats                  the daemon's counters (srp.*, cpg.*, net.*, ipc.*)
   keygen [PATH]          write a new cluster key (default /etc/totemd/authkey, mode 0400)
+  key set SEND [ACCEPT...]
+                         send with the key file SEND and accept it and the ACCEPT keys
+                         (absolute paths, read by totemd). Rotate without a restart: on
+                         every node "key set OLD NEW", then on every node "key set NEW OLD",
+                         then on every node "key set NEW"; then install NEW as the keyfile
   link N cut|restore     tests: cut link N of this node (all traffic, both ways) or clear its faults
   link N fault [--drop P] [--delay D] [--duplicate P]
                          tests: drop/duplicate datagrams sent on link N with probability P,
@@ -147,6 +152,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdKeygen(path, stdout)
 	case "link":
 		err = cmdLink(ctx, o, cargs, lf, stdout)
+	case "key":
+		if len(cargs) < 2 || cargs[0] != "set" {
+			err = fail(exitError, "usage: totemctl key set SEND [ACCEPT...]")
+			break
+		}
+		err = cmdKeySet(ctx, o, cargs[1], cargs[2:], stdout)
 	case "cpg":
 		if len(cargs) < 2 {
 			err = fail(exitError, "usage: totemctl cpg listen GROUP | cpg send GROUP [DATA]")
@@ -436,5 +447,30 @@ func cmdLink(ctx context.Context, o options, args []string, lf client.LinkFault,
 		return err
 	}
 	fmt.Fprintf(w, "link %d: %s\n", n, args[1])
+	return nil
+}
+
+func cmdKeySet(ctx context.Context, o options, send string, accept []string, w io.Writer) error {
+	abs := func(p string) (string, error) { return filepath.Abs(p) }
+	send, err := abs(send)
+	if err != nil {
+		return fail(exitError, "%v", err)
+	}
+	for i := range accept {
+		if accept[i], err = abs(accept[i]); err != nil {
+			return fail(exitError, "%v", err)
+		}
+	}
+	_, err = request(ctx, o, func(ctx context.Context, h *client.Handle) (struct{}, error) {
+		return struct{}{}, h.SetKeys(ctx, send, accept...)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "sending with %s", send)
+	if len(accept) > 0 {
+		fmt.Fprintf(w, ", also accepting %s", strings.Join(accept, " "))
+	}
+	fmt.Fprintln(w)
 	return nil
 }
