@@ -92,7 +92,8 @@ type Service struct {
 }
 
 // New returns the service of node local with default limits, proposing
-// through p (normally the node's *totem.Node).
+// through p (normally the node's *totem.Node). It panics if local is zero
+// or p is nil, which are programming errors; NewWithConfig returns them.
 func New(local totem.NodeID, p Proposer) *Service {
 	s, err := NewWithConfig(local, p, Config{})
 	if err != nil {

@@ -626,3 +626,37 @@ func TestSyncCutShortWhileTheRingMovesOnKeepsMessages(t *testing.T) {
 	}
 	r.check()
 }
+
+func TestStaleSyncIgnoredAndLocalMemberLimit(t *testing.T) {
+	r := newFakeRing(t, 17)
+	r.cfg = cpg.Config{MaxLocalMembers: 2}
+	n := r.start(1)
+	r.partition([]totem.NodeID{1})
+	r.settle()
+	old := n.svc.Ring().ID
+	// A sync announcement of an older ring, replayed, changes nothing.
+	r.join(1, 1, 11, "a")
+	r.settle()
+	r.partition([]totem.NodeID{1})
+	stale := n.queue[0].payload // this ring's announcement, not yet ordered
+	r.settle()
+	r.partition([]totem.NodeID{1})
+	r.settle()
+	before := n.svc.Stats().StaleSync
+	r.deliver(n, totem.Delivery{Sender: 1, Guarantee: totem.Agreed, Payload: stale})
+	if got := n.svc.Stats().StaleSync; got != before+1 {
+		t.Fatalf("stale sync count %d, want %d", got, before+1)
+	}
+	if got := n.svc.Members("a"); !slices.Equal(got, []cpg.Member{m(1, 11)}) {
+		t.Fatalf("members %v", got)
+	}
+	if n.svc.Ring().ID == old {
+		t.Fatal("ring did not change")
+	}
+	r.join(1, 1, 11, "b")
+	if err := n.svc.Join(1, 11, "c"); !errors.Is(err, cpg.ErrNoSpace) {
+		t.Fatalf("third membership: %v", err)
+	}
+	r.settle()
+	r.check()
+}

@@ -256,6 +256,7 @@ type TooBigError struct {
 	Size, Limit int
 }
 
+// Error names the size and the limit.
 func (e *TooBigError) Error() string {
 	return fmt.Sprintf("cpg: message of %d bytes exceeds the limit of %d bytes", e.Size, e.Limit)
 }
