@@ -223,7 +223,7 @@ func (n *Node) enterRecovery(ct *CommitToken) {
 		low, high = min(low, e.Aru), max(high, e.HighSeq)
 	}
 	for seq := low + 1; seq <= high; seq++ {
-		st, ok := n.cur.frames[seq]
+		st, ok := n.cur.get(seq)
 		if !ok {
 			continue
 		}
@@ -258,7 +258,7 @@ func (n *Node) install() {
 	if old.id.Seq != 0 {
 		// Old-ring messages every old member could deliver in order.
 		for seq := old.deliv + 1; seq <= high; seq++ {
-			st, ok := old.frames[seq]
+			st, ok := old.get(seq)
 			if !ok || (seq > safeSplit && needsSafe(st.m)) {
 				break
 			}
@@ -273,7 +273,7 @@ func (n *Node) install() {
 		// The rest, in the transitional configuration, skipping what no
 		// member received.
 		for seq := old.deliv + 1; seq <= high; seq++ {
-			if st, ok := old.frames[seq]; ok && !st.m.Recovery {
+			if st, ok := old.get(seq); ok && !st.m.Recovery {
 				n.deliverFrame(st.m)
 			}
 		}

@@ -348,7 +348,7 @@ func (n *Node) deliverMsg(from NodeID, g Guarantee, data []byte) {
 func (n *Node) deliverReady() {
 	r := n.cur
 	for {
-		st, ok := r.frames[r.deliv+1]
+		st, ok := r.get(r.deliv + 1)
 		if !ok {
 			break
 		}

@@ -59,7 +59,7 @@ func (n *Node) onToken(t *Token) {
 	if len(t.Rtr) > 0 {
 		keep := t.Rtr[:0]
 		for _, seq := range t.Rtr {
-			if st, ok := r.frames[seq]; ok && retrans < n.cfg.MaxMessages {
+			if st, ok := r.get(seq); ok && retrans < n.cfg.MaxMessages {
 				n.broadcast(st.raw)
 				n.stats.McastRetx++
 				retrans++
