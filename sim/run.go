@@ -201,9 +201,9 @@ func (s *simulator) setup() error {
 	s.chaosEnd = chaos
 	s.loadEnd = s.chaosEnd + 300*time.Millisecond
 
-	s.tr.printf(0, "", "seed %d: %d nodes %v, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, queue %dKiB, window %d/%d, chaos until %v",
+	s.tr.printf(0, "", "seed %d: %d nodes %v, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, queue %dKiB, window %d/%d, token %v, chaos until %v",
 		s.opts.Seed, n, totem.NodeSet(s.ids), s.baseNet.MinDelay, s.baseNet.MaxDelay, s.baseNet.Loss, s.baseNet.Dup, s.baseNet.Reorder, s.baseNet.ReorderDelay,
-		s.meanInterval, s.maxBurst, s.queueBytes>>10, s.window, s.maxMessages, s.chaosEnd)
+		s.meanInterval, s.maxBurst, s.queueBytes>>10, s.window, s.maxMessages, s.config(s.nodes[0]).Token, s.chaosEnd)
 	for _, nd := range s.nodes {
 		at := s.uniform(0, 20*time.Millisecond)
 		if !s.opts.NoFaults && s.rng.IntN(6) == 0 {
@@ -380,6 +380,15 @@ func procName(n *node) string { return n.proc().String() }
 // config returns the engine configuration of node n.
 func (s *simulator) config(n *node) totem.Config {
 	cfg := totem.FastConfig(n.id)
+	// The fast profile assumes a token rotation well under its 50 ms
+	// token timeout; on a slow simulated network stretch every timeout
+	// so that a rotation (n hops of the worst delay) stays a third of it.
+	if f := float64(3*len(s.nodes)) * float64(s.worstDelay()) / float64(cfg.Token); f > 1 {
+		stretch := func(d time.Duration) time.Duration { return time.Duration(float64(d) * f) }
+		cfg.Token, cfg.Join, cfg.Consensus, cfg.Merge = stretch(cfg.Token), stretch(cfg.Join), stretch(cfg.Consensus), stretch(cfg.Merge)
+		cfg.Hold = 0
+		cfg = cfg.WithDefaults()
+	}
 	cfg.RingSeq = n.disk
 	cfg.Nodes = len(s.nodes)
 	cfg.WindowSize = s.window
@@ -388,6 +397,15 @@ func (s *simulator) config(n *node) totem.Config {
 	cfg.MaxQueueBytes = s.queueBytes
 	cfg.Break = s.opts.Break
 	return cfg
+}
+
+// worstDelay is the longest ordinary one-way delay of the network.
+func (s *simulator) worstDelay() time.Duration {
+	d := s.baseNet.MaxDelay
+	if s.baseNet.Reorder > 0 {
+		d += s.baseNet.ReorderDelay
+	}
+	return d
 }
 
 func (s *simulator) start(n *node) {
@@ -597,9 +615,15 @@ func (s *simulator) propose(n *node) {
 // the load stopped, ends unsettled: a violation.
 func (s *simulator) settleCheck() {
 	switch {
-	case s.settledAt != 0:
+	case s.settledAt != 0 && s.isSettled():
 		s.finished, s.settled = true, true
 		s.tr.printf(s.now, "", "settled; run ends")
+		return
+	case s.settledAt != 0:
+		// Something moved during the grace period: wait again.
+		s.tr.printf(s.now, "", "unsettled again after %v", s.now-s.settledAt)
+		s.settledAt = 0
+		s.q.Push(s.now+20*time.Millisecond, event{kind: evSettleCheck})
 		return
 	case s.isSettled():
 		s.settledAt = s.now
