@@ -52,8 +52,8 @@ type Daemon struct {
 }
 
 // Start resolves the node ID, opens the state directory, the transport and
-// the IPC socket, and returns a daemon ready to Run. Close the daemon (or
-// cancel Run's context) to release everything.
+// the IPC socket, and returns a daemon ready to Run. Cancelling Run's
+// context releases everything; Close releases a daemon that never ran.
 func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
@@ -128,6 +128,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		close(d.stopped)
 	})
 	return err
+}
+
+// Close releases the socket and the transport of a daemon whose Run was
+// never called; after Run it does nothing (cancel Run's context instead).
+func (d *Daemon) Close() error {
+	d.runOnce.Do(func() {
+		d.srv.closing.Store(true)
+		d.srv.ln.Close()
+		d.net.Close()
+		close(d.stopped)
+	})
+	return nil
 }
 
 func (d *Daemon) loop(ctx context.Context) (err error) {
