@@ -92,27 +92,6 @@ func BenchmarkLoopback(b *testing.B) {
 	}
 }
 
-// BenchmarkNetns is BenchmarkLoopback between two network namespaces over
-// a bridge (needs root).
-func BenchmarkNetns(b *testing.B) {
-	lab := newNetLab(b, 2, 1)
-	for _, mode := range []struct {
-		name     string
-		insecure bool
-	}{{"crypto", false}, {"insecure", true}} {
-		b.Run(mode.name, func(b *testing.B) {
-			cfgs := lab.configs(UDPU, Passive)
-			for i := range cfgs {
-				if mode.insecure {
-					cfgs[i].Key, cfgs[i].Insecure = nil, true
-				}
-				cfgs[i].LinkTimeout = time.Second
-			}
-			runThroughput(b, lab.start(b, cfgs), 64)
-		})
-	}
-}
-
 // BenchmarkRawUDPBatch is the reference: bare 1000-byte datagrams written
 // 64 per sendmmsg on loopback, no header and no crypto.
 func BenchmarkRawUDPBatch(b *testing.B) {

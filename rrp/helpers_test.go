@@ -179,3 +179,13 @@ func drain(tr *Transport, stop <-chan struct{}) {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// peerStatus returns tr's status of link li towards node.
+func peerStatus(tr *Transport, li int, node NodeID) PeerLinkStatus {
+	for _, p := range tr.Links()[li].Peers {
+		if p.Node == node {
+			return p
+		}
+	}
+	return PeerLinkStatus{}
+}

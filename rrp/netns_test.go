@@ -1,3 +1,5 @@
+//go:build linux
+
 package rrp
 
 import (
@@ -307,15 +309,6 @@ func TestNetnsLinkCut(t *testing.T) {
 			})
 		}
 	}
-}
-
-func peerStatus(tr *Transport, li int, node NodeID) PeerLinkStatus {
-	for _, p := range tr.Links()[li].Peers {
-		if p.Node == node {
-			return p
-		}
-	}
-	return PeerLinkStatus{}
 }
 
 // TestNetnsWrongKeyAndHostilePackets: node 3 has another key and is
