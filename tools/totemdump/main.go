@@ -110,15 +110,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		src, linkType = s, lt
 	} else {
-		h, err := pcapgo.NewEthernetHandle(*iface)
+		h, closeFn, err := openLive(*iface)
 		if err != nil {
-			fmt.Fprintf(stderr, "totemdump: capture on %s: %v (live capture needs root)\n", *iface, err)
+			fmt.Fprintf(stderr, "totemdump: capture on %s: %v\n", *iface, err)
 			return 1
 		}
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		go func() { <-sig; h.Close() }()
-		defer h.Close()
+		go func() { <-sig; closeFn() }()
+		defer closeFn()
 		src, linkType = h, layers.LinkTypeEthernet
 	}
 
