@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -57,5 +60,35 @@ func TestReasonWords(t *testing.T) {
 		if back, err := ParseReason(w); err != nil || back != r {
 			t.Errorf("ParseReason(%q) = %v, %v", w, back, err)
 		}
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	ev := &Event{Type: EventConfchg, Group: "g", Members: []Member{{NodeID: 1, PID: 2}, {NodeID: 3, PID: 4}},
+		Joined: []Member{{NodeID: 3, PID: 4, Reason: ReasonNodeUp}}, Left: []Member{{NodeID: 5, PID: 6, Reason: ReasonProcDown}}}
+	f, err := Encode(&ServerMsg{Kind: KindEvent, Event: ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ServerMsg
+	if err := Decode(f[HeaderSize:], &m); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m.Event, ev) {
+		t.Fatalf("event round trip:\n%+v\n%+v", m.Event, ev)
+	}
+	req := Request{ID: 9, Op: OpLinkFault, Link: 2, Fault: &LinkFault{Drop: 0.5, Cut: true}, KeyFile: "/k", AcceptKeys: []string{"/a", "/b"}}
+	f, _ = Encode(req)
+	var back Request
+	if err := Decode(f[HeaderSize:], &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, req) {
+		t.Fatalf("request round trip:\n%+v\n%+v", back, req)
+	}
+	// A short array is an error, not a panic.
+	short, _ := msgpack.Marshal([]int{1, 2})
+	if err := Decode(short, &back); err == nil {
+		t.Fatal("short request decoded")
 	}
 }
