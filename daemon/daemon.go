@@ -234,15 +234,29 @@ func (d *Daemon) drain() time.Duration {
 }
 
 func (d *Daemon) dispatch(evs []cpg.Event) {
+	// A message delivered to several local members is encoded once: cpg
+	// hands every recipient the same Data.
+	var last cpg.Deliver
+	var lastFrame []byte
 	for _, ev := range evs {
 		switch ev := ev.(type) {
 		case cpg.Deliver:
-			if c := d.conns[ev.Conn]; c != nil {
-				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
+			c := d.conns[ev.Conn]
+			if c == nil {
+				continue
+			}
+			if lastFrame == nil || !sameDelivery(&last, &ev) {
+				f, err := ipc.Encode(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
 					Type: ipc.EventDeliver, Group: ev.Group, NodeID: uint32(ev.Sender), PID: ev.Pid,
 					Guarantee: uint8(ev.Guarantee), Data: ev.Data,
 				}})
+				if err != nil {
+					d.log.Error("ipc: encode", "err", err)
+					continue
+				}
+				last, lastFrame = ev, f
 			}
+			c.sendFrame(lastFrame)
 		case cpg.ConfChg:
 			if c := d.conns[ev.Conn]; c != nil {
 				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
@@ -261,6 +275,12 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 			// ask for the ring with status.
 		}
 	}
+}
+
+// sameDelivery reports whether a and b are one message to two recipients.
+func sameDelivery(a, b *cpg.Deliver) bool {
+	return a.Group == b.Group && a.Sender == b.Sender && a.Pid == b.Pid && a.Guarantee == b.Guarantee &&
+		len(a.Data) == len(b.Data) && (len(a.Data) == 0 || &a.Data[0] == &b.Data[0])
 }
 
 func members(ms []cpg.Member) []ipc.Member {

@@ -282,6 +282,12 @@ func (ic *ipcConn) send(v *ipc.ServerMsg) {
 		ic.srv.log.Error("ipc: encode", "err", err)
 		return
 	}
+	ic.sendFrame(f)
+}
+
+// sendFrame queues an encoded frame (which may be shared with other
+// clients: it is never modified).
+func (ic *ipcConn) sendFrame(f []byte) {
 	ic.mu.Lock()
 	if ic.closed {
 		ic.mu.Unlock()
