@@ -26,7 +26,7 @@ func seedsFromEnv(n int) (uint64, uint64) {
 // the simulator's seeded faults and checks both Totem's EVS properties
 // (the simulator's checker) and the CPG properties (cpgcheck).
 func TestCPGOverTotemInSimulator(t *testing.T) {
-	first, last := seedsFromEnv(8)
+	first, last := seedsFromEnv(6)
 	const chaos = 1200 * time.Millisecond
 	totemFailed := 0
 	defer func() {
