@@ -393,6 +393,28 @@ func (h *Harness) Finish() error {
 			}
 		}
 	}
+	// Every live process is a member of exactly the groups it joined and
+	// did not leave.
+	for _, n := range live {
+		for _, g := range Groups {
+			var want []cpg.Member
+			for _, p := range n.procs {
+				if p.joined[g] {
+					want = append(want, cpg.Member{Node: n.id, Pid: p.pid})
+				}
+			}
+			slices.SortFunc(want, func(a, b cpg.Member) int { return int(a.Pid) - int(b.Pid) })
+			var got []cpg.Member
+			for _, m := range n.svc.Members(g) {
+				if m.Node == n.id {
+					got = append(got, m)
+				}
+			}
+			if !slices.Equal(got, want) {
+				errs = append(errs, fmt.Errorf("group %q at the end: node %d's members are %v, its processes joined %v", g, n.id, got, want))
+			}
+		}
+	}
 	if err := h.Rec.Check(); err != nil {
 		errs = append(errs, err)
 	}
