@@ -423,9 +423,41 @@ func TestCluster(t *testing.T) {
 		t.Fatal("no safe message delivered")
 	}
 
+	// Back-pressure: a sender that outruns the ring gets try-again from
+	// TrySend (the ring's queue is bounded), and everything accepted is
+	// delivered.
+	phase("try-again")
+	mark := evs[1].len()
+	big := make([]byte, 256<<10)
+	accepted, tryAgain := 0, false
+	for i := 0; i < 4096 && !tryAgain; i++ {
+		big[0], big[1] = byte(i), byte(i>>8)
+		switch err := hs[0].TrySend(ctx, g, big, client.Agreed); {
+		case err == nil:
+			accepted++
+		case errors.Is(err, client.ErrTryAgain):
+			tryAgain = true
+		default:
+			t.Fatal(err)
+		}
+	}
+	if !tryAgain {
+		t.Fatalf("%d messages of 256 KiB accepted without try-again", accepted)
+	}
+	t.Logf("try-again after %d messages of 256 KiB", accepted)
+	got := 0
+	for got < accepted {
+		i := evs[1].waitFor(t, ctx, "the accepted big messages", mark, func(ev client.Event) bool {
+			m, ok := ev.(*client.Message)
+			return ok && len(m.Data) == len(big)
+		})
+		mark = i + 1
+		got++
+	}
+
 	phase("totemctl cpg send")
 	// totemctl cpg send, while node 1's member listens.
-	mark := evs[0].len()
+	mark = evs[0].len()
 	out, code = c.run(3, "cpg", "send", g, "--safe", "--count", "5", "--size", "100")
 	if code != 0 {
 		t.Fatalf("totemctl cpg send: exit %d\n%s", code, out)
