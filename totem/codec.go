@@ -89,6 +89,8 @@ type Mcast struct {
 	Recovery bool
 	Inner    []byte
 	Entries  []Entry
+
+	one [1]Entry // backs Entries for a decoded frame of one entry
 }
 
 // Join is a membership join message, broadcast while gathering.
@@ -315,8 +317,11 @@ func decodeMcast(r *reader) *Mcast {
 		m.Inner = r.bytes()
 		return m
 	}
-	n := r.arrayLen(5)
-	if n > 0 {
+	switch n := r.arrayLen(5); n {
+	case 0:
+	case 1:
+		m.Entries = m.one[:]
+	default:
 		m.Entries = make([]Entry, n)
 	}
 	for i := range m.Entries {

@@ -74,6 +74,7 @@ type partialMsg struct {
 	buf   []byte
 	total uint32
 	g     Guarantee
+	own   bool // buf is the sender's own payload, grown in place
 }
 
 // NewNode returns an engine for cfg (zero fields take their defaults). The
@@ -324,13 +325,24 @@ func (n *Node) deliverFrame(m *Mcast) {
 		}
 		p := n.partial[m.Sender]
 		if e.Offset == 0 {
-			p = &partialMsg{buf: make([]byte, 0, e.Total), total: e.Total, g: e.Guarantee}
+			p = &partialMsg{total: e.Total, g: e.Guarantee}
+			if m.Sender == n.id && uint32(cap(e.Data)) >= e.Total {
+				// Our own message: its fragments are slices of the payload
+				// we proposed, so it needs no copy.
+				p.buf, p.own = e.Data[:0], true
+			} else {
+				p.buf = make([]byte, 0, e.Total)
+			}
 			n.partial[m.Sender] = p
 		} else if p == nil || p.total != e.Total || uint32(len(p.buf)) != e.Offset {
 			delete(n.partial, m.Sender) // a fragment is missing: the message is lost
 			continue
 		}
-		p.buf = append(p.buf, e.Data...)
+		if p.own {
+			p.buf = p.buf[:len(p.buf)+len(e.Data)]
+		} else {
+			p.buf = append(p.buf, e.Data...)
+		}
 		if uint32(len(p.buf)) == p.total {
 			delete(n.partial, m.Sender)
 			n.deliverMsg(m.Sender, p.g, p.buf)
