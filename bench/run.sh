@@ -11,7 +11,7 @@
 # Knobs (environment): SIZES (64,256,1024,4096,16384,65536), DUR (5s),
 # LAT_SIZES (64,1024,16384,65536), LAT_COUNT (5000), RECEIVERS (1; 0 runs
 # without receivers and with --wait-members 1), UP_FLAGS (--profile default),
-# DEMO_MODE=loopback, PROFILE=1 (run bench/totemdprof: CPU profiles of every
+# DEMO_MODE=loopback, SKIP_BUILD=1 (use bin/ as it is), PROFILE=1 (run bench/totemdprof: CPU profiles of every
 # daemon in OUTDIR/prof).
 set -eu
 [ $# -eq 1 ] || { echo "usage: bench/run.sh OUTDIR" >&2; exit 2; }
@@ -65,8 +65,10 @@ cpu() {
 	done
 }
 
-echo "building"
-go build -o bin/ ./...
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+	echo "building"
+	go build -o bin/ ./...
+fi
 BINDIR="$BIN"
 if [ "${PROFILE:-0}" = 1 ]; then
 	BINDIR="$WORK/bin"
@@ -107,7 +109,7 @@ for n in 1 2 3; do "$BIN/cluster" exec "$n" "$BIN/totemctl" stats >"$OUT/stats-1
 
 echo "3 senders: $SIZES, $DUR each"
 cpu >"$OUT/cpu-3sender-before.txt"
-START=$(($(date +%s) + 8))
+START=$(($(date +%s) + 15))
 W3="--wait-members 1"
 [ "$RECEIVERS" = 1 ] && W3="--wait-members 3 --wait-timeout 3s"
 pids=""

@@ -45,6 +45,17 @@ def main(d):
         fl = "none" if all(f == "none" for f in fl) else "; ".join(fl)
         print(f"| {r['size']} | {r['own_msgs_s']:.0f} | {r['own_mb_s']:.2f} | {s_msgs:.0f} | {s_mb:.2f} | {fl} |")
     print()
+    if three:
+        from datetime import datetime
+        worst = 0.0
+        for i in range(len(one["throughput"])):
+            ts = [datetime.fromisoformat(t["throughput"][i]["started"].replace("Z", "+00:00"))
+                  for t in three if i < len(t["throughput"])]
+            worst = max(worst, (max(ts) - min(ts)).total_seconds())
+        note = "" if worst < 1 else " — NOT concurrent: the sum is not a 3-sender figure"
+        print(f"3-sender phases started within {worst:.2f} s of each other{note}.\n")
+        print("Per node, 3 senders (msgs/s): " + "; ".join(
+            f"node {t['nodeid']}: " + " / ".join(f"{r['own_msgs_s']:.0f}" for r in t["throughput"]) for t in three) + "\n")
     print(f"Daemon CPU seconds (node 1 / 2 / 3) during the 1-sender runs: {cpu_delta(d, '1sender')}; "
           f"during the 3-sender runs: {cpu_delta(d, '3sender')}.\n")
     if os.path.exists(f"{d}/lat.json"):

@@ -175,7 +175,7 @@ func (b *bench) phase(ctx context.Context, index uint32, size int) (tputResult, 
 		Reordered: p.reordered,
 		Lost:      p.accepted.andNotCount(p.seen),
 		Unknown:   p.seen.andNotCount(p.accepted),
-		Started:   start.UTC().Format(time.RFC3339Nano),
+		Started:   start.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
 	}
 	secs := p.lastOwn.Sub(start).Seconds()
 	if p.delivered == 0 || secs <= 0 {
