@@ -20,6 +20,17 @@
 // settle (no new load; the run ends once every live node is in one ring of
 // all live nodes with everything delivered; failing to get there within
 // the SettleLimit and HardLimit bounds is a liveness violation).
+//
+// Reading a failure: each violation names the property (see package evs),
+// the processes ("n3" is node 3, "n3.i1" its first restart), the messages
+// ("m[n3#17]" is the 18th message proposed by n3) and the configuration
+// ("regular 1.12{1 2 3}" is ring 1.12 with members 1, 2 and 3; "trans
+// 1.12{1 2}" the transitional configuration of members 1 and 2 before it).
+// Replaying the seed with a trace (totemsim --seed S --trace) prints every
+// event with its virtual time and process: starts, crashes, partitions and
+// other faults, frames sent and received (decoded), proposals,
+// configurations installed, deliveries, and each violation where it was
+// found; grep the trace for the message or ring named in the violation.
 package sim
 
 import (
