@@ -55,9 +55,11 @@ type Handle struct {
 	queue   []Event
 	maxQ    int
 
-	qwake  chan struct{}
-	done   chan struct{}
-	events chan Event
+	qwake     chan struct{}
+	done      chan struct{}
+	abandon   chan struct{} // closed by Close: stop delivering events
+	closeOnce sync.Once
+	events    chan Event
 }
 
 // Connect opens a handle to the daemon.
@@ -118,6 +120,7 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 		maxQ:    opts.MaxPendingEvents,
 		qwake:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		abandon: make(chan struct{}),
 		events:  make(chan Event, opts.EventBuffer),
 	}
 	go h.reader()
@@ -151,9 +154,12 @@ func (h *Handle) Err() error {
 }
 
 // Close disconnects from the daemon; the daemon reports the handle's
-// memberships as left (procdown). Close is idempotent.
+// memberships as left (procdown). Events is closed without delivering
+// what is still queued. Close is idempotent, and releases a handle that
+// already ended on its own.
 func (h *Handle) Close() error {
 	h.end(ErrClosed)
+	h.closeOnce.Do(func() { close(h.abandon) })
 	return nil
 }
 
@@ -233,15 +239,12 @@ func (h *Handle) pump() {
 		ended := h.err != nil
 		h.mu.Unlock()
 		for _, ev := range q {
+			// What arrived before the end is still delivered, unless the
+			// application closed the handle.
 			select {
 			case h.events <- ev:
-			case <-h.done:
-				// Deliver what arrived before the end, unless the
-				// application closed the handle itself.
-				if errors.Is(h.Err(), ErrClosed) {
-					return
-				}
-				h.events <- ev
+			case <-h.abandon:
+				return
 			}
 		}
 		if ended && len(q) == 0 {

@@ -37,9 +37,10 @@
 // Events must be read: deliveries wait in the handle (up to
 // Options.MaxPendingEvents) and, beyond that, the handle closes with
 // ErrEventOverflow rather than stall the daemon. A lost daemon connection
-// closes Events and fails every call with a *DisconnectedError (matching
-// ErrDisconnected) that gives the daemon's reason when it sent one; calls
-// never hang on a dead daemon.
+// fails every call with a *DisconnectedError (matching ErrDisconnected)
+// that gives the daemon's reason when it sent one; calls never hang on a
+// dead daemon. Events then hands out what arrived before the loss and is
+// closed; call Close to release a handle whose Events you stop reading.
 //
 // Several handles may be open in one process; each is an independent
 // member (same node and pid, distinct connections). A Handle is safe for
