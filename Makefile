@@ -34,6 +34,10 @@ fuzz:
 fuzz-short:
 	@FUZZTIME=$(SHORTFUZZ) GO=$(GO) sh .ci/fuzz.sh
 
+## demo: a local 3-node cluster doing real work, then removed
+demo:
+	sh tools/cluster/demo.sh
+
 ## bench: Go benchmarks of the engine and the network layer
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./totem/ ./rrp/
