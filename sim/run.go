@@ -84,6 +84,7 @@ type simulator struct {
 	meanInterval time.Duration
 	maxBurst     int
 	queueBytes   int
+	netMTU       int
 	window       int
 	maxMessages  int
 	chaosEnd     time.Duration
@@ -182,6 +183,10 @@ func (s *simulator) setup() error {
 	s.meanInterval = s.uniform(2*time.Millisecond, 8*time.Millisecond) * time.Duration(n)
 	s.maxBurst = 1 + s.rng.IntN(6)
 	s.queueBytes = 4 * MaxPayload
+	s.netMTU = totem.DefaultNetMTU
+	if !s.opts.NoFaults && s.rng.IntN(4) == 0 {
+		s.netMTU = totem.MinNetMTU + s.rng.IntN(9000-totem.MinNetMTU)
+	}
 	if !s.opts.NoFaults && s.rng.IntN(5) == 0 {
 		// A flood: proposals faster than the ring can take them, into a
 		// short queue, so that back-pressure is met and retried.
@@ -201,9 +206,9 @@ func (s *simulator) setup() error {
 	s.chaosEnd = chaos
 	s.loadEnd = s.chaosEnd + 300*time.Millisecond
 
-	s.tr.printf(0, "", "seed %d: %d nodes %v, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, queue %dKiB, window %d/%d, token %v, chaos until %v",
+	s.tr.printf(0, "", "seed %d: %d nodes %v, delay %v-%v, loss %.3f dup %.3f reorder %.2f(+%v), load every ~%v in bursts of <=%d, queue %dKiB, mtu %d, window %d/%d, token %v, chaos until %v",
 		s.opts.Seed, n, totem.NodeSet(s.ids), s.baseNet.MinDelay, s.baseNet.MaxDelay, s.baseNet.Loss, s.baseNet.Dup, s.baseNet.Reorder, s.baseNet.ReorderDelay,
-		s.meanInterval, s.maxBurst, s.queueBytes>>10, s.window, s.maxMessages, s.config(s.nodes[0]).Token, s.chaosEnd)
+		s.meanInterval, s.maxBurst, s.queueBytes>>10, s.netMTU, s.window, s.maxMessages, s.config(s.nodes[0]).Token, s.chaosEnd)
 	for _, nd := range s.nodes {
 		at := s.uniform(0, 20*time.Millisecond)
 		if !s.opts.NoFaults && s.rng.IntN(6) == 0 {
@@ -395,6 +400,7 @@ func (s *simulator) config(n *node) totem.Config {
 	cfg.MaxMessages = s.maxMessages
 	cfg.MaxMessageSize = MaxPayload
 	cfg.MaxQueueBytes = s.queueBytes
+	cfg.NetMTU = s.netMTU
 	cfg.Break = s.opts.Break
 	return cfg
 }
@@ -454,6 +460,10 @@ func (s *simulator) drain(n *node) {
 	}
 	var arrivals []time.Duration
 	for _, f := range rd.Frames {
+		if len(f.Data) > s.netMTU {
+			s.engineError(n, fmt.Sprintf("%v produced a %d-byte frame, over its NetMTU of %d: %s",
+				n.proc(), len(f.Data), s.netMTU, s.tr.frame(f.Data)))
+		}
 		data := slices.Clone(f.Data)
 		if f.To != 0 {
 			arrivals = s.sendTo(n, f.To, data, arrivals[:0], false)
