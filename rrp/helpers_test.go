@@ -77,8 +77,8 @@ func loopbackConfigs(t testing.TB, host string, n, links int) []Config {
 			Nodes:             nodes,
 			Mode:              Passive,
 			Key:               testKey,
-			HeartbeatInterval: 20 * time.Millisecond,
-			LinkTimeout:       300 * time.Millisecond,
+			HeartbeatInterval: 25 * time.Millisecond,
+			LinkTimeout:       500 * time.Millisecond,
 			Logger:            slog.New(slog.DiscardHandler),
 		}
 		for l := 0; l < links; l++ {
