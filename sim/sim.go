@@ -95,6 +95,9 @@ type Options struct {
 	Engine EngineFactory
 	// NoFaults runs the load on a network that only delays packets.
 	NoFaults bool
+	// AnyFrameSize accepts frames over the engine's NetMTU (for stand-in
+	// engines that do not fragment); otherwise they are EngineErrors.
+	AnyFrameSize bool
 	// Chaos is the length of the fault phase (default drawn 1-2 s).
 	Chaos time.Duration
 	// SettleLimit bounds how long, after the load stops, the nodes may go

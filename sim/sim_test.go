@@ -40,7 +40,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 }
 
 func fakeOpts(seed uint64, broken bool) Options {
-	return Options{Seed: seed, Engine: newSeqEngine(broken), NoFaults: true, Chaos: 300 * time.Millisecond}
+	return Options{Seed: seed, Engine: newSeqEngine(broken), NoFaults: true, AnyFrameSize: true, Chaos: 300 * time.Millisecond}
 }
 
 func TestHarnessWithSequencerEngine(t *testing.T) {
