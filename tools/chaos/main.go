@@ -1,0 +1,567 @@
+// Command chaos is the chaos soak of the whole system: a local cluster of
+// totemd daemons (tools/cluster: network namespaces with several links
+// each, or --loopback), client processes on every node that join several
+// groups, listen and send with both guarantees, and a seeded schedule of
+// faults: daemons killed (SIGKILL) and restarted, daemons restarted
+// gracefully, clients killed, single links cut, whole nodes cut off,
+// the network partitioned, and bursts of loss. At the end it heals
+// everything, lets the cluster settle, stops the clients cleanly and runs
+// the checker (package chaos, which shares no code with the engine) over
+// every client's log. It prints one summary line and exits 1 on any
+// violation, naming the seed.
+//
+// Usage:
+//
+//	chaos [--seed S] [--duration D] [--nodes 5] [--links 2] [--groups 3] [--loopback] [--dir DIR] [--keep]
+//	chaos check DIR [--seed S]     run the checker alone over DIR/logs (or DIR)
+//	chaos agent ...                one client process (started by the soak through `cluster exec`)
+//
+// Faults, in namespace mode (root):
+//
+//   - kill: SIGKILL one node's totemd, start it again 0.5-3 s later (its
+//     clients lose the daemon; new ones are started);
+//   - restart: stop one totemd gracefully (SIGTERM) and start it again;
+//   - client: SIGKILL one client process; a new one starts 0.5-2 s later;
+//   - link: cut one link of one node (`cluster link I L down`) for 1-4 s;
+//   - node: cut every link of one node for 2-6 s;
+//   - partition: split the nodes in two sides for 3-8 s. The links are
+//     bridges, so a side cannot be cut off by a link alone: each node gets
+//     blackhole routes to every address of the other side, with strict
+//     reverse-path filtering, so it neither sends to nor accepts packets
+//     (unicast or multicast) from the other side, on every link;
+//   - loss: flap one link of one node (down 50-250 ms, up 100-400 ms) for
+//     3 s: bursts of loss (totemd exposes no per-packet loss injection).
+//
+// With --loopback (no root) only kill, restart and client faults apply.
+// The seed fixes the schedule (which fault, where, how long); the timing of
+// the daemons is real, so a repeated seed repeats the schedule, not every
+// interleaving.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/totem-gcs/totem/chaos"
+)
+
+// options are the soak's flags.
+type options struct {
+	seed     int64
+	duration time.Duration
+	settle   time.Duration
+	nodes    int
+	links    int
+	groups   int
+	rate     float64
+	size     int
+	token    time.Duration
+	loopback bool
+	dir      string
+	keep     bool
+	prefix   string
+	bin      string
+	verbose  bool
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		os.Exit(runAgent(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "check" {
+		os.Exit(runCheck(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(runSoak(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runCheck is `chaos check DIR`.
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("chaos check", pflag.ContinueOnError)
+	seed := fs.Int64("seed", 0, "seed every payload must carry (0: any)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: chaos check DIR [--seed S]")
+		return 2
+	}
+	dir := fs.Arg(0)
+	if st, err := os.Stat(filepath.Join(dir, "logs")); err == nil && st.IsDir() {
+		dir = filepath.Join(dir, "logs")
+	}
+	logs, err := chaos.ReadDir(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "chaos check:", err)
+		return 2
+	}
+	res := chaos.Check(logs, chaos.Options{Seed: *seed, MaxKept: 10})
+	for _, v := range res.Violations {
+		fmt.Fprintln(stdout, "  violation", v)
+	}
+	fmt.Fprintln(stdout, res.Summary(*seed, 0))
+	if res.Total() > 0 {
+		return 1
+	}
+	return 0
+}
+
+func runSoak(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := pflag.NewFlagSet("chaos", pflag.ContinueOnError)
+	fs.Int64Var(&o.seed, "seed", 0, "schedule seed (0: from the clock; printed)")
+	fs.DurationVar(&o.duration, "duration", 60*time.Second, "how long faults are applied")
+	fs.DurationVar(&o.settle, "settle", 10*time.Second, "after healing: wait this long before the clients stop sending, and again before they leave")
+	fs.IntVar(&o.nodes, "nodes", 5, "nodes")
+	fs.IntVar(&o.links, "links", 2, "links per node (namespace mode)")
+	fs.IntVar(&o.groups, "groups", 3, "groups; every node has one client in each")
+	fs.Float64Var(&o.rate, "rate", 10, "messages per second of a sending client (a third of the clients only listen)")
+	fs.IntVar(&o.size, "size", 120, "message size in bytes")
+	fs.DurationVar(&o.token, "token", 300*time.Millisecond, "token timeout of the daemons")
+	fs.BoolVar(&o.loopback, "loopback", false, "all nodes on 127.0.0.1 (no root; only daemon and client faults)")
+	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new one under $TMPDIR); kept on failure")
+	fs.BoolVar(&o.keep, "keep", false, "keep the run directory after a clean run")
+	fs.StringVar(&o.prefix, "prefix", "chx", "namespace/interface name prefix for the cluster")
+	fs.StringVar(&o.bin, "bin", "", "directory with cluster, totemd, totemctl (default: next to this program)")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print every fault as it happens")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "chaos:", err)
+		return 2
+	}
+	if o.seed == 0 {
+		o.seed = time.Now().UnixNano() % 1_000_000_000
+	}
+	if !o.loopback && os.Geteuid() != 0 {
+		fmt.Fprintln(stderr, "chaos: not root, so no network namespaces: running with --loopback (daemon and client faults only; link, node, partition and loss faults need root)")
+		o.loopback = true
+	}
+	if o.nodes < 2 || o.links < 1 || o.groups < 1 {
+		fmt.Fprintln(stderr, "chaos: need --nodes >= 2, --links >= 1, --groups >= 1")
+		return 2
+	}
+	if o.loopback {
+		o.links = 1
+	}
+	s, err := newSoak(o, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "chaos:", err)
+		return 2
+	}
+	code := s.run()
+	return code
+}
+
+// soak is one run.
+type soak struct {
+	o          options
+	out        io.Writer
+	rng        *rand.Rand
+	dir        string
+	clusterDir string
+	logDir     string
+	bin        string
+	self       string
+	dlog       *os.File
+	start      time.Time
+	faults     map[string]int
+	ctx        context.Context
+
+	mu     sync.Mutex
+	agents []*agentSlot
+	nodes  map[int]nodeInfo
+}
+
+// nodeInfo is what the soak needs from the cluster tool's state file.
+type nodeInfo struct {
+	ID        int    `json:"id"`
+	Namespace string `json:"namespace"`
+	Socket    string `json:"socket"`
+}
+
+// loadNodes reads the cluster tool's state.json.
+func (s *soak) loadNodes() error {
+	b, err := os.ReadFile(filepath.Join(s.clusterDir, "state.json"))
+	if err != nil {
+		return err
+	}
+	var st struct {
+		NodeInfo []nodeInfo `json:"node_info"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("cluster state: %v", err)
+	}
+	s.nodes = map[int]nodeInfo{}
+	for _, n := range st.NodeInfo {
+		s.nodes[n.ID] = n
+	}
+	if len(s.nodes) != s.o.nodes {
+		return fmt.Errorf("cluster state names %d nodes, want %d", len(s.nodes), s.o.nodes)
+	}
+	return nil
+}
+
+// agentSlot is one client position: a node and a group; its process is
+// replaced when it dies.
+type agentSlot struct {
+	node  int
+	group string
+	rate  float64
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+func newSoak(o options, out io.Writer) (*soak, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Dir(self)
+	}
+	for _, b := range []string{"cluster", "totemd"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return nil, fmt.Errorf("%s not found in %s: build with `go build -o bin/ ./...` or give --bin", b, bin)
+		}
+	}
+	dir := o.dir
+	if dir == "" {
+		dir, err = os.MkdirTemp("", fmt.Sprintf("chaos-%d-", o.seed))
+		if err != nil {
+			return nil, err
+		}
+	}
+	s := &soak{o: o, out: out, rng: rand.New(rand.NewPCG(uint64(o.seed), 0x636861)), dir: dir,
+		clusterDir: filepath.Join(dir, "cluster"), logDir: filepath.Join(dir, "logs"), bin: bin, self: self,
+		faults: map[string]int{}}
+	if err := os.MkdirAll(s.logDir, 0o755); err != nil {
+		return nil, err
+	}
+	s.dlog, err = os.Create(filepath.Join(dir, "driver.log"))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *soak) logf(format string, args ...any) {
+	line := fmt.Sprintf("%8.3fs %s", time.Since(s.start).Seconds(), fmt.Sprintf(format, args...))
+	fmt.Fprintln(s.dlog, line)
+	if s.o.verbose {
+		fmt.Fprintln(s.out, line)
+	}
+}
+
+// cluster runs the cluster tool on this run's cluster.
+func (s *soak) cluster(args ...string) error {
+	full := append([]string{"--dir", s.clusterDir}, args...)
+	cmd := exec.Command(filepath.Join(s.bin, "cluster"), full...)
+	out, err := cmd.CombinedOutput()
+	s.logf("cluster %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
+	if err != nil {
+		return fmt.Errorf("cluster %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (s *soak) ns(node int) string { return fmt.Sprintf("%s%d", s.o.prefix, node) }
+
+// sh runs a command, logging it; errors are logged and returned.
+func (s *soak) sh(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		s.logf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return err
+	}
+	return nil
+}
+
+func (s *soak) sleep(lo, hi time.Duration) {
+	d := lo
+	if hi > lo {
+		d += time.Duration(s.rng.Int64N(int64(hi - lo)))
+	}
+	select {
+	case <-s.ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (s *soak) run() int {
+	s.start = time.Now()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	s.ctx = ctx
+	repeat := fmt.Sprintf("chaos --seed %d --duration %v --nodes %d --links %d --groups %d", s.o.seed, s.o.duration, s.o.nodes, s.o.links, s.o.groups)
+	if s.o.loopback {
+		repeat += " --loopback"
+	}
+	s.logf("seed %d, run directory %s; repeat with: %s", s.o.seed, s.dir, repeat)
+
+	up := []string{"up", strconv.Itoa(s.o.nodes), "--token", s.o.token.String()}
+	if s.o.loopback {
+		up = append(up, "--loopback", "--base-port", strconv.Itoa(26400+int(s.o.seed%50)*10))
+	} else {
+		up = append(up, "--links", strconv.Itoa(s.o.links), "--prefix", s.o.prefix)
+	}
+	// Whatever happens from here, the cluster goes away.
+	defer func() {
+		s.stopAgents(5 * time.Second)
+		if err := s.cluster("down"); err != nil {
+			fmt.Fprintln(s.out, "chaos: cleaning up:", err)
+		}
+	}()
+	if err := s.cluster(up...); err != nil {
+		fmt.Fprintf(s.out, "chaos: seed=%d setup failed: %v\n", s.o.seed, err)
+		return 2
+	}
+	if err := s.loadNodes(); err != nil {
+		fmt.Fprintf(s.out, "chaos: seed=%d setup failed: %v\n", s.o.seed, err)
+		return 2
+	}
+	if !s.o.loopback {
+		for i := 1; i <= s.o.nodes; i++ {
+			s.sh("ip", "netns", "exec", s.ns(i), "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
+		}
+	}
+	for i := 1; i <= s.o.nodes; i++ {
+		for g := 0; g < s.o.groups; g++ {
+			rate := s.o.rate * (0.5 + s.rng.Float64())
+			if s.rng.IntN(3) == 0 {
+				rate = 0
+			}
+			slot := &agentSlot{node: i, group: fmt.Sprintf("chaos%d", g), rate: rate}
+			s.agents = append(s.agents, slot)
+			s.startAgent(slot)
+		}
+	}
+	s.sleep(2*time.Second, 2*time.Second)
+
+	deadline := time.Now().Add(s.o.duration)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s.fault()
+		s.ensureAgents()
+		s.sleep(500*time.Millisecond, 2*time.Second)
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(s.out, "chaos: seed=%d interrupted; run directory %s\n", s.o.seed, s.dir)
+		return 2
+	}
+	// Heal: every daemon running, every agent running, then quiet.
+	s.logf("healing")
+	s.cluster("start")
+	s.sleep(time.Second, time.Second)
+	s.ensureAgents()
+	s.sleep(s.o.settle, s.o.settle)
+	os.WriteFile(filepath.Join(s.dir, "stop-send"), nil, 0o644)
+	s.logf("clients stop sending")
+	s.sleep(s.o.settle, s.o.settle)
+	os.WriteFile(filepath.Join(s.dir, "stop"), nil, 0o644)
+	s.logf("clients leave")
+	s.stopAgents(30 * time.Second)
+
+	logs, err := chaos.ReadDir(s.logDir)
+	if err != nil {
+		fmt.Fprintf(s.out, "chaos: seed=%d reading logs: %v\n", s.o.seed, err)
+		return 2
+	}
+	res := chaos.Check(logs, chaos.Options{Seed: s.o.seed, MaxKept: 5})
+	total := 0
+	var kinds []string
+	for k, n := range s.faults {
+		total += n
+		kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
+	}
+	for _, v := range res.Violations {
+		fmt.Fprintln(s.out, "  violation", v)
+	}
+	fmt.Fprintln(s.out, res.Summary(s.o.seed, total))
+	s.logf("faults: %s", strings.Join(kinds, " "))
+	if res.Total() > 0 {
+		fmt.Fprintf(s.out, "chaos: FAILED; repeat with: %s   (logs kept in %s)\n", repeat, s.dir)
+		return 1
+	}
+	if !s.o.keep && s.o.dir == "" {
+		defer os.RemoveAll(s.dir)
+	}
+	return 0
+}
+
+// startAgent starts a new client process in a slot.
+func (s *soak) startAgent(a *agentSlot) {
+	n, ok := s.nodes[a.node]
+	if !ok {
+		s.logf("no node %d in the cluster state", a.node)
+		return
+	}
+	args := []string{s.self, "agent",
+		"--group", a.group, "--log-dir", s.logDir, "--seed", strconv.FormatInt(s.o.seed, 10),
+		"--rate", strconv.FormatFloat(a.rate, 'f', 2, 64), "--size", strconv.Itoa(s.o.size),
+		"--stop-send", filepath.Join(s.dir, "stop-send"), "--stop", filepath.Join(s.dir, "stop")}
+	// Not `cluster exec`: it holds the cluster's lock while the command
+	// runs (see /work/notes/requests.md), which would serialise everything.
+	if n.Namespace != "" {
+		args = append([]string{"ip", "netns", "exec", n.Namespace}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "TOTEMD_SOCKET="+n.Socket)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	errf, _ := os.OpenFile(filepath.Join(s.dir, "agents.err"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	cmd.Stdout, cmd.Stderr = errf, errf
+	if err := cmd.Start(); err != nil {
+		s.logf("starting agent node %d %s: %v", a.node, a.group, err)
+		errf.Close()
+		return
+	}
+	done := make(chan struct{})
+	s.mu.Lock()
+	a.cmd, a.done = cmd, done
+	s.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		errf.Close()
+		s.logf("agent node %d %s (pgid %d) exited: %v", a.node, a.group, cmd.Process.Pid, err)
+		close(done)
+	}()
+}
+
+func running(a *agentSlot) bool {
+	if a.done == nil {
+		return false
+	}
+	select {
+	case <-a.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ensureAgents restarts every dead client whose node's daemon runs.
+func (s *soak) ensureAgents() {
+	for _, a := range s.agents {
+		if !running(a) {
+			s.startAgent(a)
+		}
+	}
+}
+
+// stopAgents waits for every client to exit, then kills what is left.
+func (s *soak) stopAgents(wait time.Duration) {
+	os.WriteFile(filepath.Join(s.dir, "stop"), nil, 0o644)
+	end := time.After(wait)
+	for _, a := range s.agents {
+		if a.done == nil {
+			continue
+		}
+		select {
+		case <-a.done:
+		case <-end:
+			syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+			<-a.done
+		}
+	}
+}
+
+// fault applies one fault of the schedule and heals it.
+func (s *soak) fault() {
+	kinds := []string{"kill", "restart", "client", "client"}
+	if !s.o.loopback {
+		kinds = append(kinds, "link", "link", "node", "partition", "partition", "loss")
+	}
+	kind := kinds[s.rng.IntN(len(kinds))]
+	node := 1 + s.rng.IntN(s.o.nodes)
+	link := s.rng.IntN(s.o.links)
+	s.faults[kind]++
+	switch kind {
+	case "kill":
+		s.logf("fault: kill totemd %d", node)
+		s.cluster("kill", strconv.Itoa(node))
+		s.sleep(500*time.Millisecond, 3*time.Second)
+		s.cluster("start", strconv.Itoa(node))
+	case "restart":
+		s.logf("fault: restart totemd %d", node)
+		s.cluster("restart", strconv.Itoa(node))
+	case "client":
+		a := s.agents[s.rng.IntN(len(s.agents))]
+		if running(a) {
+			s.logf("fault: kill client node %d %s (pgid %d)", a.node, a.group, a.cmd.Process.Pid)
+			syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+			<-a.done
+		}
+		s.sleep(500*time.Millisecond, 2*time.Second)
+	case "link":
+		s.logf("fault: cut link %d of node %d", link, node)
+		s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "down")
+		s.sleep(time.Second, 4*time.Second)
+		s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "up")
+	case "node":
+		s.logf("fault: cut node %d", node)
+		for l := 0; l < s.o.links; l++ {
+			s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "down")
+		}
+		s.sleep(2*time.Second, 6*time.Second)
+		for l := 0; l < s.o.links; l++ {
+			s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "up")
+		}
+	case "partition":
+		perm := s.rng.Perm(s.o.nodes)
+		k := 1 + s.rng.IntN(s.o.nodes/2)
+		side := map[int]bool{}
+		for _, p := range perm[:k] {
+			side[p+1] = true
+		}
+		s.logf("fault: partition %v | rest", keys(side))
+		s.partition(side, "add")
+		s.sleep(3*time.Second, 8*time.Second)
+		s.partition(side, "del")
+	case "loss":
+		s.logf("fault: loss bursts on link %d of node %d", link, node)
+		end := time.Now().Add(3 * time.Second)
+		for time.Now().Before(end) && s.ctx.Err() == nil {
+			s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "down")
+			s.sleep(50*time.Millisecond, 250*time.Millisecond)
+			s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "up")
+			s.sleep(100*time.Millisecond, 400*time.Millisecond)
+		}
+	}
+}
+
+func keys(m map[int]bool) []int {
+	var out []int
+	for i := 1; i <= 64; i++ {
+		if m[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// partition adds or removes blackhole routes between the two sides, on
+// every link, in both directions. Node I on link L is 198.18.L.I.
+func (s *soak) partition(side map[int]bool, op string) {
+	for i := 1; i <= s.o.nodes; i++ {
+		for j := 1; j <= s.o.nodes; j++ {
+			if side[i] == side[j] {
+				continue
+			}
+			for l := 0; l < s.o.links; l++ {
+				s.sh("ip", "-n", s.ns(i), "route", op, "blackhole", fmt.Sprintf("198.18.%d.%d/32", l, j))
+			}
+		}
+	}
+}
