@@ -14,7 +14,6 @@ import (
 
 const seed = 7
 
-
 var (
 	pa = Member{NodeID: 1, PID: 10}
 	pb = Member{NodeID: 2, PID: 20}
