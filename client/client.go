@@ -19,6 +19,8 @@ type Options struct {
 	Socket string
 	// Name identifies the client in the daemon's logs.
 	Name string
+	// RingChanges asks for a *RingChange event at every new ring.
+	RingChanges bool
 	// EventBuffer is the capacity of the Events channel (default 256).
 	EventBuffer int
 	// MaxPendingEvents bounds the events received but not yet read from
@@ -88,7 +90,7 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 	}
 	// A daemon that refuses us says why and closes, maybe before our Hello
 	// is written: read its answer even when the write fails.
-	werr := c.Write(ipc.Hello{Magic: ipc.Magic, Version: ipc.Version, Name: opts.Name})
+	werr := c.Write(ipc.Hello{Magic: ipc.Magic, Version: ipc.Version, Name: opts.Name, RingEvents: opts.RingChanges})
 	var m ipc.ServerMsg
 	if err := c.Read(&m); err != nil {
 		if werr != nil {
@@ -278,6 +280,12 @@ func convertEvent(e *ipc.Event) Event {
 		return &ConfChange{Group: e.Group, Members: convertMembers(e.Members), Joined: convertMembers(e.Joined), Left: convertMembers(e.Left)}
 	case ipc.EventUndelivered:
 		return &Undelivered{Group: e.Group, Data: e.Data}
+	case ipc.EventRing:
+		ms := make([]NodeID, len(e.Nodes))
+		for i, n := range e.Nodes {
+			ms[i] = NodeID(n)
+		}
+		return &RingChange{Ring: e.Ring, Members: ms}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@
 // The whole API in one screen:
 //
 //	h, err := client.Connect(ctx, client.Options{})  // $TOTEMD_SOCKET or /run/totemd/totemd.sock
+//	                                                 // (RingChanges: true adds *client.RingChange events)
 //	defer h.Close()
 //	h.NodeID(); h.PID(); h.MaxMessageSize()           // local node, our pid as the daemon sees it, size limit
 //

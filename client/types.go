@@ -56,7 +56,7 @@ type Member struct {
 // String formats the member as "node:pid".
 func (m Member) String() string { return fmt.Sprintf("%d:%d", m.NodeID, m.PID) }
 
-// Event is a *Message, a *ConfChange or an *Undelivered.
+// Event is a *Message, a *ConfChange, an *Undelivered or a *RingChange.
 type Event interface{ isEvent() }
 
 // Message is one delivered message.
@@ -87,6 +87,14 @@ type Undelivered struct {
 	Data  []byte
 }
 
+// RingChange is a new ring of the cluster (Corosync's totem_confchg):
+// delivered only to handles opened with Options.RingChanges.
+type RingChange struct {
+	Ring    Ring
+	Members []NodeID
+}
+
+func (*RingChange) isEvent()  {}
 func (*Message) isEvent()     {}
 func (*ConfChange) isEvent()  {}
 func (*Undelivered) isEvent() {}

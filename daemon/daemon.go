@@ -271,8 +271,27 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 				}})
 			}
 		case cpg.RingChange:
-			// Ring changes are logged from the engine's deliveries; clients
-			// ask for the ring with status.
+			var f []byte
+			for _, c := range d.conns {
+				if !c.ringEvents {
+					continue
+				}
+				if f == nil {
+					nodes := make([]uint32, len(ev.Members))
+					for i, m := range ev.Members {
+						nodes[i] = uint32(m)
+					}
+					var err error
+					f, err = ipc.Encode(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
+						Type: ipc.EventRing, Ring: ipc.Ring{Rep: uint32(ev.Ring.Rep), Seq: ev.Ring.Seq}, Nodes: nodes,
+					}})
+					if err != nil {
+						d.log.Error("ipc: encode", "err", err)
+						break
+					}
+				}
+				c.sendFrame(f)
+			}
 		}
 	}
 }

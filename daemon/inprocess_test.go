@@ -149,6 +149,12 @@ func TestGracefulLeave(t *testing.T) {
 	defer cancel()
 	c := startInProcess(t, 3, func(cfg *Config) { cfg.Totem.Token = Duration(2 * time.Second) })
 	h1, h2 := c.connect(t, ctx, 1), c.connect(t, ctx, 2)
+	rings, err := client.Connect(ctx, client.Options{Socket: c.sockets[0], RingChanges: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rings.Close()
+	ringEvents := collect(rings)
 	waitMembers(t, ctx, h1, 1, 2, 3)
 	waitMembers(t, ctx, h2, 1, 2, 3)
 	lost := func(h *client.Handle) uint64 {
@@ -165,4 +171,9 @@ func TestGracefulLeave(t *testing.T) {
 	if a, b := lost(h1), lost(h2); a != before1 || b != before2 {
 		t.Fatalf("the survivors lost the token (node 1: %d -> %d, node 2: %d -> %d): the leave was not seen", before1, a, before2, b)
 	}
+	// A handle that asked for ring changes saw the new ring.
+	ringEvents.waitFor(t, ctx, "a ring change to {1 2}", 0, func(ev client.Event) bool {
+		rc, ok := ev.(*client.RingChange)
+		return ok && slices.Equal(rc.Members, []client.NodeID{1, 2}) && rc.Ring.Seq > 0
+	})
 }

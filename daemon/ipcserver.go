@@ -162,13 +162,14 @@ func (s *ipcServer) handshake(uc *net.UnixConn) {
 	}
 	c.SetDeadline(time.Time{})
 	ic := &ipcConn{
-		id:   s.nextID.Add(1),
-		srv:  s,
-		c:    c,
-		peer: peer,
-		name: h.Name,
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		id:         s.nextID.Add(1),
+		srv:        s,
+		c:          c,
+		peer:       peer,
+		name:       h.Name,
+		ringEvents: h.RingEvents,
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
 	if err := c.Write(ipc.ServerMsg{Kind: ipc.KindWelcome, Welcome: &ipc.Welcome{
 		Version: ipc.Version, NodeID: s.nodeID, PID: uint32(peer.PID), MaxMessage: s.maxMsg, ConnID: ic.id,
@@ -209,6 +210,8 @@ type ipcConn struct {
 	c    *ipc.Conn
 	peer Peer
 	name string
+	// ringEvents: the client asked for an event at every new ring.
+	ringEvents bool
 
 	mu     sync.Mutex
 	q      [][]byte

@@ -11,7 +11,7 @@ import (
 // reflection. The other messages use the struct tags.
 
 const (
-	eventFields   = 9
+	eventFields   = 12
 	requestFields = 9
 )
 
@@ -86,6 +86,9 @@ func (e Event) EncodeMsgpack(enc *msgpack.Encoder) error {
 		func() error { return encodeMembers(enc, e.Members) },
 		func() error { return encodeMembers(enc, e.Joined) },
 		func() error { return encodeMembers(enc, e.Left) },
+		func() error { return enc.EncodeUint32(e.Ring.Rep) },
+		func() error { return enc.EncodeUint64(e.Ring.Seq) },
+		func() error { return enc.Encode(e.Nodes) },
 	} {
 		if err := f(); err != nil {
 			return err
@@ -130,6 +133,15 @@ func (e *Event) DecodeMsgpack(dec *msgpack.Decoder) error {
 		return err
 	}
 	if e.Left, err = decodeMembers(dec); err != nil {
+		return err
+	}
+	if e.Ring.Rep, err = dec.DecodeUint32(); err != nil {
+		return err
+	}
+	if e.Ring.Seq, err = dec.DecodeUint64(); err != nil {
+		return err
+	}
+	if err := dec.Decode(&e.Nodes); err != nil {
 		return err
 	}
 	// Fields added by later versions are skipped.

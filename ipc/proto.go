@@ -32,6 +32,9 @@ type Hello struct {
 	Version int    `msgpack:"version"`
 	// Name is a free-form client name for the daemon's logs.
 	Name string `msgpack:"name,omitempty"`
+	// RingEvents asks for an EventRing at every new ring (Corosync's
+	// totem_confchg).
+	RingEvents bool `msgpack:"ring_events,omitempty"`
 }
 
 // Welcome is the daemon's answer to an accepted Hello.
@@ -291,6 +294,9 @@ const (
 	// to Group) was discarded by the cluster and will not be delivered;
 	// the client may send it again.
 	EventUndelivered EventType = 3
+	// EventRing: a new ring was installed (Ring, Nodes); sent only to
+	// clients that asked in Hello.RingEvents.
+	EventRing EventType = 4
 )
 
 // Event is a delivery or a configuration change of a joined group.
@@ -306,6 +312,9 @@ type Event struct {
 	Members []Member `msgpack:"members,omitempty"`
 	Joined  []Member `msgpack:"joined,omitempty"`
 	Left    []Member `msgpack:"left,omitempty"`
+	// Ring: the new ring and its nodes.
+	Ring  Ring     `msgpack:"ring,omitempty"`
+	Nodes []uint32 `msgpack:"nodes,omitempty"`
 }
 
 // Kind tells which field of a ServerMsg is set.
