@@ -17,6 +17,7 @@
 //		case *client.Message:    // ev.Group, ev.NodeID, ev.PID, ev.Guarantee, ev.Data
 //		case *client.ConfChange: // ev.Group, ev.Members, ev.Joined, ev.Left (Member.Reason)
 //		case *client.Undelivered: // one of our messages was discarded (rare): resend ev.Data?
+//		case *client.RingChange:  // ev.Ring, ev.Members (only with Options.RingChanges)
 //		}
 //	}
 //	members, err := h.Members(ctx, "locks")           // current view of a group
@@ -24,6 +25,8 @@
 //	st, err := h.Status(ctx)                          // node, ring, members, links
 //	stats, err := h.Stats(ctx)                        // counters by name
 //	err = h.Leave(ctx, "locks")
+//	err = h.SetKeys(ctx, "/etc/totemd/new.key", "/etc/totemd/authkey") // admin: key rotation
+//	err = h.SetLinkFault(ctx, 0, client.LinkFault{Cut: true})            // admin: tests
 //
 // Delivery guarantees: Agreed delivers every message in the same total
 // order on every member; Safe delivers a message only once every node of
