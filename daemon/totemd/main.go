@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -30,7 +31,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // configPath finds --config in args before the full flag parse.
@@ -49,7 +50,7 @@ func configPath(args []string) (string, bool) {
 	return daemon.DefaultConfigPath, false
 }
 
-func run(args []string) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	path, explicit := configPath(args)
 	cfg := daemon.DefaultConfig()
 	var lines map[string]int
@@ -61,7 +62,7 @@ func run(args []string) int {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		path = ""
 	default:
-		fmt.Fprintf(os.Stderr, "totemd: %v\n", err)
+		fmt.Fprintf(stderr, "totemd: %v\n", err)
 		return 1
 	}
 
@@ -74,22 +75,23 @@ func run(args []string) int {
 	memprofile := fs.String("memprofile", "", "debug: write a heap profile to this file at exit")
 	pprofAddr := fs.String("pprof", "", "debug: serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060)")
 	daemon.BindFlags(fs, &cfg)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: totemd [--config FILE] [flags]\n\nThe Totem group communication daemon. Every option of the config file has a flag;\nflags win over the file. Durations are milliseconds or strings like 250ms.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: totemd [--config FILE] [flags]\n\nThe Totem group communication daemon. Every option of the config file has a flag;\nflags win over the file. Durations are milliseconds or strings like 250ms.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(os.Stderr, "totemd: %v\n", err)
+		fmt.Fprintf(stderr, "totemd: %v\n", err)
 		return 1
 	}
 	if *version {
-		fmt.Println("totemd", daemon.Version)
+		fmt.Fprintln(stdout, "totemd", daemon.Version)
 		return 0
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "totemd: unexpected arguments %q\n", fs.Args())
+		fmt.Fprintf(stderr, "totemd: unexpected arguments %q\n", fs.Args())
 		return 1
 	}
 	// Value problems are meaningful only once the file parsed.
@@ -107,25 +109,25 @@ func run(args []string) int {
 	if *check {
 		if len(probs) == 0 {
 			id, _ := cfg.ResolveNodeID(daemon.LocalAddrs())
-			fmt.Printf("%s: OK (node %d of %d, transport %s, profile %s, socket %s)\n", where, id, len(cfg.Nodes), cfg.Transport, cfg.Totem.Profile, cfg.IPC.Socket)
+			fmt.Fprintf(stdout, "%s: OK (node %d of %d, transport %s, profile %s, socket %s)\n", where, id, len(cfg.Nodes), cfg.Transport, cfg.Totem.Profile, cfg.IPC.Socket)
 			return 0
 		}
 		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
 		for _, p := range probs {
-			fmt.Printf("%s: %s\n", where, p)
+			fmt.Fprintf(stdout, "%s: %s\n", where, p)
 		}
-		fmt.Printf("%d problem(s)\n", len(probs))
+		fmt.Fprintf(stdout, "%d problem(s)\n", len(probs))
 		return 1
 	}
 	if len(probs) > 0 {
-		fmt.Fprintf(os.Stderr, "totemd: %s has problems (see totemd --check-config):\n", where)
+		fmt.Fprintf(stderr, "totemd: %s has problems (see totemd --check-config):\n", where)
 		for _, p := range probs {
-			fmt.Fprintf(os.Stderr, "  %s\n", p)
+			fmt.Fprintf(stderr, "  %s\n", p)
 		}
 		return 1
 	}
 
-	log := daemon.NewLogger(cfg.Logging, os.Stderr)
+	log := daemon.NewLogger(cfg.Logging, stderr)
 	stopProfiles, err := startProfiles(*cpuprofile, *memprofile, *pprofAddr, log)
 	if err != nil {
 		log.Error("profiling", "err", err)
