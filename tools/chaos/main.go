@@ -29,10 +29,14 @@
 //     blackhole routes to every address of the other side, with strict
 //     reverse-path filtering, so it neither sends to nor accepts packets
 //     (unicast or multicast) from the other side, on every link;
-//   - loss: flap one link of one node (down 50-250 ms, up 100-400 ms) for
-//     3 s: bursts of loss (totemd exposes no per-packet loss injection).
+//   - loss: on every link of one node, for 2-6 s, drop 5-30 % of the
+//     datagrams it sends, duplicate up to 10 %, delay them up to 20 ms
+//     (`totemctl link L fault`, the transport's own fault injection);
+//   - flap: flap one link of one node (down 50-250 ms, up 100-400 ms) for
+//     3 s: bursts of total loss on that network.
 //
-// With --loopback (no root) only kill, restart and client faults apply.
+// With --loopback (no root) there are no namespaces: kill, restart, client,
+// loss and node faults apply (a node is cut with `totemctl link L cut`).
 // The seed fixes the schedule (which fault, where, how long); the timing of
 // the daemons is real, so a repeated seed repeats the schedule, not every
 // interleaving.
@@ -278,6 +282,16 @@ func (s *soak) cluster(args ...string) error {
 	return nil
 }
 
+// totemctl runs totemctl against one node's daemon (its socket is a path,
+// reachable from here). A daemon that is down fails it; that is logged.
+func (s *soak) totemctl(node int, args ...string) error {
+	cmd := exec.Command(filepath.Join(s.bin, "totemctl"), args...)
+	cmd.Env = append(os.Environ(), "TOTEMD_SOCKET="+s.nodes[node].Socket)
+	out, err := cmd.CombinedOutput()
+	s.logf("node %d: totemctl %s: %s", node, strings.Join(args, " "), strings.TrimSpace(string(out)))
+	return err
+}
+
 func (s *soak) ns(node int) string { return fmt.Sprintf("%s%d", s.o.prefix, node) }
 
 // sh runs a command, logging it; errors are logged and returned.
@@ -479,9 +493,9 @@ func (s *soak) stopAgents(wait time.Duration) {
 
 // fault applies one fault of the schedule and heals it.
 func (s *soak) fault() {
-	kinds := []string{"kill", "restart", "client", "client"}
+	kinds := []string{"kill", "restart", "client", "client", "loss", "loss", "node"}
 	if !s.o.loopback {
-		kinds = append(kinds, "link", "link", "node", "partition", "partition", "loss")
+		kinds = append(kinds, "link", "link", "partition", "partition", "flap")
 	}
 	kind := kinds[s.rng.IntN(len(kinds))]
 	node := 1 + s.rng.IntN(s.o.nodes)
@@ -512,11 +526,32 @@ func (s *soak) fault() {
 	case "node":
 		s.logf("fault: cut node %d", node)
 		for l := 0; l < s.o.links; l++ {
-			s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "down")
+			if s.o.loopback {
+				s.totemctl(node, "link", strconv.Itoa(l), "cut")
+			} else {
+				s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "down")
+			}
 		}
 		s.sleep(2*time.Second, 6*time.Second)
 		for l := 0; l < s.o.links; l++ {
-			s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "up")
+			if s.o.loopback {
+				s.totemctl(node, "link", strconv.Itoa(l), "restore")
+			} else {
+				s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "up")
+			}
+		}
+	case "loss":
+		drop := 0.05 + 0.25*s.rng.Float64()
+		dup := 0.1 * s.rng.Float64()
+		delay := time.Duration(s.rng.IntN(20)) * time.Millisecond
+		s.logf("fault: loss on node %d: drop %.2f duplicate %.2f delay %v on every link", node, drop, dup, delay)
+		for l := 0; l < s.o.links; l++ {
+			s.totemctl(node, "link", strconv.Itoa(l), "fault", "--drop", fmt.Sprintf("%.3f", drop),
+				"--duplicate", fmt.Sprintf("%.3f", dup), "--delay", delay.String())
+		}
+		s.sleep(2*time.Second, 6*time.Second)
+		for l := 0; l < s.o.links; l++ {
+			s.totemctl(node, "link", strconv.Itoa(l), "restore")
 		}
 	case "partition":
 		perm := s.rng.Perm(s.o.nodes)
@@ -529,7 +564,7 @@ func (s *soak) fault() {
 		s.partition(side, "add")
 		s.sleep(3*time.Second, 8*time.Second)
 		s.partition(side, "del")
-	case "loss":
+	case "flap":
 		s.logf("fault: loss bursts on link %d of node %d", link, node)
 		end := time.Now().Add(3 * time.Second)
 		for time.Now().Before(end) && s.ctx.Err() == nil {
