@@ -99,6 +99,9 @@ func NewNode(cfg Config) (*Node, error) {
 
 // Tick tells the node the time is now (monotonic; never goes backwards).
 func (n *Node) Tick(now time.Duration) {
+	if n.started && now-n.now > n.cfg.RuntimeToken()/2 {
+		n.pauseDetected(now)
+	}
 	if now > n.now || !n.started {
 		n.now = now
 	}
@@ -108,6 +111,20 @@ func (n *Node) Tick(now time.Duration) {
 	}
 	n.fireTimers()
 	n.drainLoop()
+}
+
+// pauseDetected handles a gap between ticks far longer than the node asks
+// for (see deadline): this process was not scheduled, so the silence it saw
+// is its own. The frames that waited meanwhile get a grace period before
+// any timeout concludes that others failed.
+func (n *Node) pauseDetected(now time.Duration) {
+	n.stats.PausesDetected++
+	switch n.state {
+	case Operational, Commit, Recovery:
+		n.tokenLossAt = max(n.tokenLossAt, now+n.cfg.TokenRetransmit())
+	case Gather:
+		n.consensusAt = max(n.consensusAt, now+n.cfg.Join)
+	}
 }
 
 func (n *Node) fireTimers() {
@@ -258,7 +275,9 @@ func (n *Node) Ready() Ready {
 }
 
 func (n *Node) deadline() time.Duration {
-	d := n.now + time.Second
+	// Ticks at least every quarter token timeout let Tick tell a pause of
+	// this process from silence on the network.
+	d := n.now + min(time.Second, n.cfg.RuntimeToken()/4)
 	at := func(t time.Duration) {
 		if t > 0 && t < d {
 			d = t

@@ -31,6 +31,7 @@ type Stats struct {
 	RecoveryTokenLost           uint64
 	ConsensusTimeouts           uint64
 	FailedToReceive             uint64 // times this node declared itself unable to receive
+	PausesDetected              uint64 // ticks that came far later than asked: this process was not scheduled
 	ContinuousGather            uint64 // gathers restarted before a ring formed
 	RxMsgDropped                uint64 // frames ignored: foreign, stale or undecodable
 	MembershipChanges           uint64 // regular configurations installed
