@@ -13,6 +13,7 @@
 // Usage:
 //
 //	chaos [--seed S] [--duration D] [--nodes 5] [--links 2] [--groups 3] [--loopback] [--dir DIR] [--keep]
+//	chaos --repeat-for 30m [--seed S] ...   seeds S, S+1, ... until the time is up
 //	chaos check DIR [--seed S]     run the checker alone over DIR/logs (or DIR)
 //	chaos agent ...                one client process (started by the soak through `cluster exec`)
 //
@@ -81,6 +82,7 @@ type options struct {
 	prefix   string
 	bin      string
 	verbose  bool
+	repeat   time.Duration
 }
 
 func main() {
@@ -139,6 +141,7 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.prefix, "prefix", "chx", "namespace/interface name prefix for the cluster")
 	fs.StringVar(&o.bin, "bin", "", "directory with cluster, totemd, totemctl (default: next to this program)")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print every fault as it happens")
+	fs.DurationVar(&o.repeat, "repeat-for", 0, "run seed, seed+1, ... (one cluster each) until this much time has passed; exit 1 if any failed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -160,13 +163,44 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 	if o.loopback {
 		o.links = 1
 	}
+	if o.repeat <= 0 {
+		return soakOnce(o, stdout, stderr)
+	}
+	if o.dir != "" {
+		fmt.Fprintln(stderr, "chaos: --dir and --repeat-for do not go together (each seed gets its own directory)")
+		return 2
+	}
+	end := time.Now().Add(o.repeat)
+	worst, runs := 0, 0
+	var failed []string
+	for time.Now().Before(end) {
+		code := soakOnce(o, stdout, stderr)
+		runs++
+		if code != 0 {
+			failed = append(failed, strconv.FormatInt(o.seed, 10))
+			worst = max(worst, code)
+		}
+		if code == 2 {
+			break // setup problem or interrupt: repeating will not help
+		}
+		o.seed++
+	}
+	fmt.Fprintf(stdout, "chaos: %d runs, %d failed", runs, len(failed))
+	if len(failed) > 0 {
+		fmt.Fprintf(stdout, " (seeds %s)", strings.Join(failed, " "))
+	}
+	fmt.Fprintln(stdout)
+	return worst
+}
+
+// soakOnce runs one seed.
+func soakOnce(o options, stdout, stderr io.Writer) int {
 	s, err := newSoak(o, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "chaos:", err)
 		return 2
 	}
-	code := s.run()
-	return code
+	return s.run()
 }
 
 // soak is one run.
