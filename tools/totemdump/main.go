@@ -235,7 +235,7 @@ func (d *dumper) packet(pkt gopacket.Packet, ci gopacket.CaptureInfo) {
 		fmt.Fprintf(d.out, ": heartbeat %s\n", strings.Join(parts, " "))
 		return
 	}
-	fmt.Fprintf(d.out, ": %s\n", describeFrame(body))
+	fmt.Fprintf(d.out, ": %s\n", totem.Describe(body))
 	if d.hex {
 		fmt.Fprint(d.out, indent(hex.Dump(body)))
 	}
@@ -262,61 +262,4 @@ func indent(s string) string {
 		}
 	}
 	return strings.Join(lines, "")
-}
-
-// describeFrame decodes an engine frame and prints its fields.
-func describeFrame(frame []byte) string {
-	p, err := totem.Decode(frame)
-	if err != nil {
-		return fmt.Sprintf("frame of %d bytes that the engine cannot decode: %v", len(frame), err)
-	}
-	switch p := p.(type) {
-	case *totem.Token:
-		s := fmt.Sprintf("token ring=%v token_seq=%d seq=%d aru=%d aru_setter=%d fcc=%d backlog=%d rtr=%v",
-			p.Ring, p.TokenSeq, p.Seq, p.Aru, p.AruSetter, p.FCC, p.Backlog, p.Rtr)
-		if len(p.RecoveryPending) > 0 {
-			s += fmt.Sprintf(" recovery_pending=%v", p.RecoveryPending)
-		}
-		if p.Install {
-			s += " install"
-		}
-		return s
-	case *totem.Mcast:
-		s := fmt.Sprintf("mcast ring=%v seq=%d sender=%d", p.Ring, p.Seq, p.Sender)
-		if p.Recovery {
-			return s + fmt.Sprintf(" recovery inner=(%s)", describeFrame(p.Inner))
-		}
-		var es []string
-		for _, e := range p.Entries {
-			if e.Offset == 0 && int(e.Total) == len(e.Data) {
-				es = append(es, fmt.Sprintf("%v %dB", e.Guarantee, len(e.Data)))
-			} else {
-				es = append(es, fmt.Sprintf("%v %dB@%d/%d", e.Guarantee, len(e.Data), e.Offset, e.Total))
-			}
-		}
-		return s + fmt.Sprintf(" entries=%d [%s]", len(p.Entries), strings.Join(es, ", "))
-	case *totem.Join:
-		return fmt.Sprintf("join sender=%d ring_seq=%d proc=%v fail=%v", p.Sender, p.RingSeq, p.Proc, p.Fail)
-	case *totem.CommitToken:
-		var es []string
-		for i, e := range p.Entries {
-			id := totem.NodeID(0)
-			if i < len(p.Members) {
-				id = p.Members[i]
-			}
-			if !e.Filled {
-				es = append(es, fmt.Sprintf("%d:-", id))
-				continue
-			}
-			es = append(es, fmt.Sprintf("%d:{old=%v aru=%d high=%d safe=%d}", id, e.OldRing, e.Aru, e.HighSeq, e.SafeSeq))
-		}
-		return fmt.Sprintf("commit ring=%v token_seq=%d round=%d members=%v entries=[%s]", p.Ring, p.TokenSeq, p.Round, p.Members, strings.Join(es, " "))
-	case *totem.MergeDetect:
-		return fmt.Sprintf("merge_detect sender=%d ring=%v", p.Sender, p.Ring)
-	case *totem.HoldCancel:
-		return fmt.Sprintf("hold_cancel sender=%d ring=%v", p.Sender, p.Ring)
-	case *totem.Leave:
-		return fmt.Sprintf("leave sender=%d ring=%v", p.Sender, p.Ring)
-	}
-	return fmt.Sprintf("%v packet, %d bytes", p.Type(), len(frame))
 }
