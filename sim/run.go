@@ -55,14 +55,16 @@ type node struct {
 
 	pausedUntil time.Duration
 
-	nextSeq    uint64
-	pending    []byte
-	pendingID  evs.MsgID
-	pendingG   totem.Guarantee
-	proposed   int
-	selfDeliv  int
-	ringDeliv  int // messages delivered since the last regular configuration
-	loadActive bool
+	nextSeq   uint64
+	pending   []byte
+	pendingID evs.MsgID
+	pendingG  totem.Guarantee
+	proposed  int
+	selfDeliv int
+	ringDeliv int // messages delivered since the last regular configuration
+	// Counts for the current incarnation, compared with the engine's Stats.
+	delivered, regulars, refused int
+	loadActive                   bool
 }
 
 func (n *node) proc() evs.ProcID { return evs.ProcID{Node: n.id, Inc: n.inc} }
@@ -267,6 +269,7 @@ func (s *simulator) run() {
 		s.handle(ev)
 		s.flushViolations()
 	}
+	s.checkStats()
 	s.chk.Finish(s.calm && s.settled)
 	s.flushViolations()
 }
@@ -428,6 +431,7 @@ func (s *simulator) start(n *node) {
 	n.eng = eng
 	n.tickSet, n.pausedUntil = false, 0
 	n.nextSeq, n.pending, n.proposed, n.selfDeliv, n.ringDeliv = 0, nil, 0, 0, 0
+	n.delivered, n.regulars, n.refused = 0, 0, 0
 	s.chk.Start(n.proc())
 	s.tr.printf(s.now, procName(n), "start (ring seq on disk %d)", n.disk)
 	eng.Tick(s.now)
@@ -527,6 +531,7 @@ func (s *simulator) deliver(n *node, d totem.Delivery) {
 		s.chk.Config(p, evs.Config{Kind: c.Kind, Ring: c.Ring, Members: c.Members, Joined: c.Joined, Left: c.Left})
 		if c.Kind == totem.Regular {
 			n.ringDeliv = 0
+			n.regulars++
 		}
 		return
 	}
@@ -539,6 +544,7 @@ func (s *simulator) deliver(n *node, d totem.Delivery) {
 	s.tr.printf(s.now, p.String(), "deliver %v %v %dB", id, d.Guarantee, len(d.Payload))
 	s.chk.Deliver(p, evs.Message{ID: id, Sender: d.Sender, Guarantee: d.Guarantee, Digest: Digest(d.Payload), Size: len(d.Payload)})
 	n.ringDeliv++
+	n.delivered++
 	s.lastProgress = s.now
 	if id.From == p {
 		n.selfDeliv++
@@ -593,6 +599,7 @@ func (s *simulator) propose(n *node) {
 			n.pending = nil
 		case errors.Is(err, totem.ErrBackpressure):
 			s.tr.printf(s.now, procName(n), "propose %v %dB: back-pressure", n.pendingID, len(n.pending))
+			n.refused++
 			refused = true
 		case errors.Is(err, totem.ErrStopped):
 			n.pending = nil
@@ -678,6 +685,35 @@ func (s *simulator) isSettled() bool {
 		}
 	}
 	return true
+}
+
+// checkStats compares the counters of engines that have Stats (as
+// totem.Node does) with what the simulator saw them do.
+func (s *simulator) checkStats() {
+	for _, n := range s.nodes {
+		e, ok := n.eng.(interface{ Stats() totem.Stats })
+		if !ok {
+			continue
+		}
+		st := e.Stats()
+		var diffs []string
+		for _, c := range []struct {
+			name      string
+			got, want uint64
+		}{
+			{"MessagesDelivered", st.MessagesDelivered, uint64(n.delivered)},
+			{"MessagesProposed", st.MessagesProposed, uint64(n.proposed)},
+			{"MembershipChanges", st.MembershipChanges, uint64(n.regulars)},
+			{"ProposalsRefused", st.ProposalsRefused, uint64(n.refused)},
+		} {
+			if c.got != c.want {
+				diffs = append(diffs, fmt.Sprintf("%s %d (saw %d)", c.name, c.got, c.want))
+			}
+		}
+		if len(diffs) > 0 {
+			s.engineError(n, fmt.Sprintf("%v's Stats disagree with what it did: %s", n.proc(), strings.Join(diffs, ", ")))
+		}
+	}
 }
 
 func (s *simulator) reportUnsettled(why string) {
