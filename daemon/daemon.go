@@ -100,7 +100,6 @@ func (d *Daemon) listen(maxMsg int) error {
 	d.srv = &ipcServer{
 		log:    d.log,
 		ln:     ln,
-		path:   cfg.IPC.Socket,
 		policy: AccessPolicy{OwnerUID: uint32(os.Geteuid()), UIDs: cfg.IPC.AllowUIDs, GIDs: cfg.IPC.AllowGIDs},
 		nodeID: uint32(d.nodeID),
 		maxMsg: maxMsg,

@@ -30,7 +30,6 @@ const byeTimeout = 200 * time.Millisecond
 type ipcServer struct {
 	log      *slog.Logger
 	ln       *net.UnixListener
-	path     string
 	policy   AccessPolicy
 	nodeID   uint32
 	maxMsg   int
