@@ -36,10 +36,14 @@ const (
 	// KindLost: a message its sender saw delivered did not reach a member
 	// that stayed with the sender in every view until both ended cleanly.
 	KindLost = "lost"
+	// KindLiveness: the run proved nothing: fewer processes than expected
+	// ended cleanly (the last client of every slot should, after the heal),
+	// or no message was delivered at all.
+	KindLiveness = "liveness"
 )
 
 // Kinds lists every violation kind.
-var Kinds = []string{KindOrder, KindSameSet, KindDuplicate, KindInvented, KindSelf, KindFIFO, KindSafe, KindViews, KindLost}
+var Kinds = []string{KindOrder, KindSameSet, KindDuplicate, KindInvented, KindSelf, KindFIFO, KindSafe, KindViews, KindLost, KindLiveness}
 
 // Violation is one broken property.
 type Violation struct {
@@ -66,6 +70,9 @@ type Options struct {
 	Seed int64
 	// MaxKept bounds the violations kept per kind (the count is exact).
 	MaxKept int
+	// ExpectClean, when not zero, is how many processes must have ended
+	// cleanly; fewer, or no delivery at all, is a liveness violation.
+	ExpectClean int
 }
 
 // msgID names one message: its sender and counter, in its group.
@@ -199,6 +206,20 @@ func Check(logs []*Log, opts Options) *Result {
 	}
 	c.checkSelfAndLost()
 	c.checkSameViewDelivery()
+	if opts.ExpectClean > 0 {
+		clean := 0
+		for _, id := range c.order {
+			if c.procs[id].clean {
+				clean++
+			}
+		}
+		if clean < opts.ExpectClean {
+			c.add(KindLiveness, "%d processes ended cleanly, want %d (see their end records)", clean, opts.ExpectClean)
+		}
+		if c.res.Deliveries == 0 {
+			c.add(KindLiveness, "no message was delivered at all")
+		}
+	}
 	return c.res
 }
 

@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -268,8 +269,12 @@ func TestParseLog(t *testing.T) {
 	if !l.Truncated || len(l.Records) != 2 || l.Proc != (ProcID{"g", 1, 10}) || string(l.Records[1].Data) != "hi" {
 		t.Errorf("parsed %+v", l)
 	}
+	for _, empty := range []string{"", `{"type":"self","gro`} {
+		if _, err := ParseLog("x", strings.NewReader(empty)); !errors.Is(err, ErrEmptyLog) {
+			t.Errorf("%q: err %v, want ErrEmptyLog", empty, err)
+		}
+	}
 	for _, bad := range []string{
-		"",
 		`{"type":"deliver","group":"g"}` + "\n",
 		`{"type":"self","group":"g","nodeid":1,"pid":10}` + "\nnot json\n",
 		`{"type":"self","group":"g","nodeid":1,"pid":10}` + "\n" + `{"type":"confchg","group":"h"}` + "\n",
@@ -295,5 +300,24 @@ func TestPayloadRoundTrip(t *testing.T) {
 		if _, err := DecodePayload([]byte(bad)); err == nil {
 			t.Errorf("no error for %q", bad)
 		}
+	}
+}
+
+func TestLivenessCaught(t *testing.T) {
+	s := scenario()
+	var logs []*Log
+	for _, n := range []string{"a", "b", "c"} {
+		logs = append(logs, encode(t, n, s[n]))
+	}
+	if r := Check(logs, Options{Seed: seed, ExpectClean: 3}); r.Total() != 0 {
+		t.Fatalf("violations: %v", r.Violations)
+	}
+	if r := Check(logs, Options{Seed: seed, ExpectClean: 4}); r.Counts[KindLiveness] != 1 {
+		t.Fatalf("4 clean processes expected, 3 ended cleanly: %v", r.Violations)
+	}
+	// Processes that never got a view: nothing delivered.
+	idle := []*Log{encode(t, "a", []Record{{Type: TypeEnd, Reason: EndStop}})}
+	if r := Check(idle, Options{ExpectClean: 1}); r.Counts[KindLiveness] != 1 {
+		t.Fatalf("no deliveries not caught: %v", r.Violations)
 	}
 }

@@ -135,12 +135,17 @@ func ParseLog(name string, r io.Reader) (*Log, error) {
 		}
 	}
 	if l.Proc.PID == 0 {
-		return nil, fmt.Errorf("%s: empty log (no self record)", name)
+		return nil, fmt.Errorf("%s: %w", name, ErrEmptyLog)
 	}
 	return l, nil
 }
 
-// ReadDir parses every *.jsonl file in dir, in name order.
+// ErrEmptyLog is returned by ParseLog for a log without a complete self
+// record: its process was killed before it wrote one, so before it joined.
+var ErrEmptyLog = errors.New("empty log (no complete self record)")
+
+// ReadDir parses every *.jsonl file in dir, in name order, skipping empty
+// logs (ErrEmptyLog).
 func ReadDir(dir string) ([]*Log, error) {
 	names, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
 	if err != nil {
@@ -155,6 +160,9 @@ func ReadDir(dir string) ([]*Log, error) {
 		}
 		l, err := ParseLog(filepath.Base(n), f)
 		f.Close()
+		if errors.Is(err, ErrEmptyLog) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

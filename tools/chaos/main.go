@@ -427,7 +427,7 @@ func (s *soak) run() int {
 		fmt.Fprintf(s.out, "chaos: seed=%d reading logs: %v\n", s.o.seed, err)
 		return 2
 	}
-	res := chaos.Check(logs, chaos.Options{Seed: s.o.seed, MaxKept: 5})
+	res := chaos.Check(logs, chaos.Options{Seed: s.o.seed, MaxKept: 5, ExpectClean: len(s.agents)})
 	total := 0
 	var kinds []string
 	for k, n := range s.faults {
