@@ -457,24 +457,9 @@ func (d *Daemon) links() []ipc.Link {
 // stats gathers every counter under Corosync-like dotted names.
 func (d *Daemon) stats() map[string]uint64 {
 	m := map[string]uint64{}
-	s := d.node.Stats()
-	srp := map[string]uint64{
-		"orf_token_tx": s.OrfTokenTx, "orf_token_rx": s.OrfTokenRx,
-		"mcast_tx": s.McastTx, "mcast_rx": s.McastRx, "mcast_retx": s.McastRetx,
-		"memb_join_tx": s.MembJoinTx, "memb_join_rx": s.MembJoinRx,
-		"memb_commit_token_tx": s.MembCommitTokenTx, "memb_commit_token_rx": s.MembCommitTokenRx,
-		"memb_merge_detect_tx": s.MembMergeDetectTx, "memb_merge_detect_rx": s.MembMergeDetectRx,
-		"token_hold_cancel_tx": s.TokenHoldCancelTx, "token_hold_cancel_rx": s.TokenHoldCancelRx,
-		"operational_token_lost": s.OperationalTokenLost, "gather_token_lost": s.GatherTokenLost,
-		"commit_token_lost": s.CommitTokenLost, "recovery_token_lost": s.RecoveryTokenLost,
-		"consensus_timeouts": s.ConsensusTimeouts, "failed_to_receive": s.FailedToReceive, "continuous_gather": s.ContinuousGather,
-		"rx_msg_dropped": s.RxMsgDropped, "membership_changes": s.MembershipChanges,
-		"messages_delivered": s.MessagesDelivered, "messages_proposed": s.MessagesProposed,
-		"proposals_refused": s.ProposalsRefused, "fragmented": s.Fragmented,
-	}
-	for k, v := range srp {
-		m["srp."+k] = v
-	}
+	// Field names in snake case are Corosync's stats.srp keys
+	// (OrfTokenTx: srp.orf_token_tx).
+	addFields(m, "srp.", d.node.Stats())
 	addFields(m, "cpg.", d.cpg.Stats())
 	for k, v := range d.net.Counters() {
 		m["net."+k] = v

@@ -380,7 +380,9 @@ func TestStatsCoverEngineCounters(t *testing.T) {
 	if want := reflect.TypeOf(totem.Stats{}).NumField(); n != want {
 		t.Fatalf("%d srp counters reported, totem.Stats has %d", n, want)
 	}
-	for _, k := range []string{"ipc.clients", "ipc.denied", "ipc.disconnected_slow", "ipc.bad_frames"} {
+	for _, k := range []string{"ipc.clients", "ipc.denied", "ipc.disconnected_slow", "ipc.bad_frames",
+		"srp.orf_token_tx", "srp.mcast_retx", "srp.rx_msg_dropped", "srp.membership_changes", "srp.memb_commit_token_rx",
+		"cpg.proposals_refused", "daemon.persist_errors"} {
 		if _, ok := st[k]; !ok {
 			t.Errorf("no %s", k)
 		}
