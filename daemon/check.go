@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/totem-gcs/totem/ipc"
 )
@@ -39,6 +40,11 @@ func CheckConfig(cfg *Config, lines map[string]int, localAddrs []netip.Addr) Pro
 	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		add("port", fmt.Sprintf("port %d is out of range", cfg.Port), "use a UDP port between 1 and 65535 (default 5405)")
+	}
+	if cfg.LinkHeartbeat < 0 || cfg.LinkTimeout < 0 {
+		add("link_timeout", "link timers must not be negative", "leave link_heartbeat and link_timeout unset to derive them from the token")
+	} else if hb, lt := cfg.LinkTimers(100 * time.Millisecond); cfg.LinkHeartbeat != 0 && cfg.LinkTimeout != 0 && lt < 2*hb {
+		add("link_timeout", fmt.Sprintf("link_timeout %v is below two link heartbeats (%v)", lt, 2*hb), "make link_timeout at least twice link_heartbeat")
 	}
 	if cfg.StateDir == "" {
 		add("state_dir", "is empty", "set it to a directory totemd may write, like "+DefaultStateDir)

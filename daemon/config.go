@@ -42,6 +42,12 @@ type Config struct {
 	LinkMode string `toml:"link_mode"`
 	// Port is the UDP port of node addresses given without one.
 	Port int `toml:"port"`
+	// LinkHeartbeat is how often each link is probed, and LinkTimeout how
+	// long a silent link stays up. Zero derives them from the token
+	// timeout (token/10 capped at 100 ms, token/2 capped at 500 ms), so
+	// that a passive link fails over before the token is lost.
+	LinkHeartbeat Duration `toml:"link_heartbeat"`
+	LinkTimeout   Duration `toml:"link_timeout"`
 
 	Totem   TotemOptions `toml:"totem"`
 	IPC     IPCOptions   `toml:"ipc"`
@@ -233,6 +239,19 @@ func (c *Config) EngineConfig(id uint32) (totem.Config, error) {
 	}
 	e = e.WithDefaults()
 	return e, errors.Join(perr, e.Validate())
+}
+
+// LinkTimers returns the link heartbeat interval and timeout for an
+// engine whose token timeout is token.
+func (c *Config) LinkTimers(token time.Duration) (heartbeat, timeout time.Duration) {
+	heartbeat, timeout = c.LinkHeartbeat.D(), c.LinkTimeout.D()
+	if heartbeat == 0 {
+		heartbeat = min(token/10, 100*time.Millisecond)
+	}
+	if timeout == 0 {
+		timeout = max(min(token/2, 500*time.Millisecond), 2*heartbeat)
+	}
+	return heartbeat, timeout
 }
 
 // NodeAddr is a resolved node address on one link.

@@ -214,3 +214,17 @@ func TestStateFile(t *testing.T) {
 		t.Fatalf("incarnation after a clock step back: %d", b)
 	}
 }
+
+func TestLinkTimers(t *testing.T) {
+	var c Config
+	if hb, lt := c.LinkTimers(50 * time.Millisecond); hb != 5*time.Millisecond || lt != 25*time.Millisecond {
+		t.Errorf("fast profile: %v %v", hb, lt)
+	}
+	if hb, lt := c.LinkTimers(3650 * time.Millisecond); hb != 100*time.Millisecond || lt != 500*time.Millisecond {
+		t.Errorf("default profile: %v %v", hb, lt)
+	}
+	c.LinkHeartbeat, c.LinkTimeout = Duration(time.Second), Duration(3*time.Second)
+	if hb, lt := c.LinkTimers(50 * time.Millisecond); hb != time.Second || lt != 3*time.Second {
+		t.Errorf("explicit: %v %v", hb, lt)
+	}
+}

@@ -25,12 +25,15 @@ func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	hb, lt := cfg.LinkTimers(ecfg.RuntimeToken())
 	rc := rrp.Config{
-		NodeID:      d.nodeID,
-		Incarnation: inc,
-		Mode:        rrp.Mode(cfg.LinkMode),
-		Key:         key,
-		Logger:      d.log.With("component", "rrp"),
+		NodeID:            d.nodeID,
+		Incarnation:       inc,
+		HeartbeatInterval: hb,
+		LinkTimeout:       lt,
+		Mode:              rrp.Mode(cfg.LinkMode),
+		Key:               key,
+		Logger:            d.log.With("component", "rrp"),
 	}
 	for _, n := range cfg.Nodes {
 		rn := rrp.Node{ID: totem.NodeID(n.NodeID)}
