@@ -74,6 +74,9 @@ func TestSoakFlags(t *testing.T) {
 	if code := runSoak([]string{"--nodes", "1", "--loopback"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--nodes") {
 		t.Errorf("--nodes 1: exit %d, %q", code, errb.String())
 	}
+	if code := runSoak([]string{"--tolerate", "bogus", "--loopback"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "not a violation kind") {
+		t.Errorf("--tolerate bogus: exit %d, %q", code, errb.String())
+	}
 	if code := runSoak([]string{"--bogus"}, &out, &errb); code != 2 {
 		t.Errorf("unknown flag: exit %d", code)
 	}
