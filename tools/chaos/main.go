@@ -1,7 +1,9 @@
 // Command chaos is the chaos soak of the whole system: a local cluster of
 // totemd daemons (tools/cluster: network namespaces with several links
 // each, or --loopback), client processes on every node that join several
-// groups, listen and send with both guarantees, and a seeded schedule of
+// groups, listen and send with both guarantees (plus one `totemctl cpg
+// listen --json` per node, whose output the checker reads as it is), and a
+// seeded schedule of
 // faults: daemons killed (SIGKILL) and restarted, daemons restarted
 // gracefully, clients killed, single links cut, whole nodes cut off,
 // the network partitioned, and bursts of loss. At the end it heals
@@ -209,7 +211,11 @@ func soakOnce(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "chaos:", err)
 		return 2
 	}
-	return s.run()
+	code := s.run()
+	if code == 0 && s.removeDir {
+		os.RemoveAll(s.dir)
+	}
+	return code
 }
 
 // soak is one run.
@@ -230,6 +236,9 @@ type soak struct {
 	mu     sync.Mutex
 	agents []*agentSlot
 	nodes  map[int]nodeInfo
+	rawSeq int
+	// removeDir: the run passed and its directory is not wanted.
+	removeDir bool
 }
 
 // nodeInfo is what the soak needs from the cluster tool's state file.
@@ -267,8 +276,11 @@ type agentSlot struct {
 	node  int
 	group string
 	rate  float64
-	cmd   *exec.Cmd
-	done  chan struct{}
+	// totemctl: the slot runs `totemctl cpg listen --json` instead of an
+	// agent (a listener only), so the checker reads its output too.
+	totemctl bool
+	cmd      *exec.Cmd
+	done     chan struct{}
 }
 
 func newSoak(o options, out io.Writer) (*soak, error) {
@@ -405,6 +417,9 @@ func (s *soak) run() int {
 			s.agents = append(s.agents, slot)
 			s.startAgent(slot)
 		}
+		tc := &agentSlot{node: i, group: "chaos0", totemctl: true}
+		s.agents = append(s.agents, tc)
+		s.startAgent(tc)
 	}
 	s.sleep(2*time.Second, 2*time.Second)
 
@@ -427,7 +442,6 @@ func (s *soak) run() int {
 	os.WriteFile(filepath.Join(s.dir, "stop-send"), nil, 0o644)
 	s.logf("clients stop sending")
 	s.sleep(s.o.settle, s.o.settle)
-	os.WriteFile(filepath.Join(s.dir, "stop"), nil, 0o644)
 	s.logf("clients leave")
 	s.stopAgents(30 * time.Second)
 
@@ -460,9 +474,9 @@ func (s *soak) run() int {
 		fmt.Fprintf(s.out, "chaos: passed only because --tolerate %s; logs kept in %s\n", strings.Join(s.o.tolerate, ","), s.dir)
 		return 0
 	}
-	if !s.o.keep && s.o.dir == "" {
-		defer os.RemoveAll(s.dir)
-	}
+	// Removed only after the deferred `cluster down`, which needs the
+	// cluster's state in it (see soakOnce).
+	s.removeDir = !s.o.keep && s.o.dir == ""
 	return 0
 }
 
@@ -477,6 +491,17 @@ func (s *soak) startAgent(a *agentSlot) {
 		"--group", a.group, "--log-dir", s.logDir, "--seed", strconv.FormatInt(s.o.seed, 10),
 		"--rate", strconv.FormatFloat(a.rate, 'f', 2, 64), "--size", strconv.Itoa(s.o.size),
 		"--stop-send", filepath.Join(s.dir, "stop-send"), "--stop", filepath.Join(s.dir, "stop")}
+	var raw *os.File
+	if a.totemctl {
+		s.rawSeq++
+		var err error
+		raw, err = os.Create(filepath.Join(s.dir, fmt.Sprintf("raw-%s-%d-%d.out", a.group, a.node, s.rawSeq)))
+		if err != nil {
+			s.logf("totemctl listener: %v", err)
+			return
+		}
+		args = []string{filepath.Join(s.bin, "totemctl"), "cpg", "listen", a.group, "--json"}
+	}
 	// Not `cluster exec`: it holds the cluster's lock while the command
 	// runs (see /work/notes/requests.md), which would serialise everything.
 	if n.Namespace != "" {
@@ -487,6 +512,9 @@ func (s *soak) startAgent(a *agentSlot) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	errf, _ := os.OpenFile(filepath.Join(s.dir, "agents.err"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	cmd.Stdout, cmd.Stderr = errf, errf
+	if raw != nil {
+		cmd.Stdout = raw
+	}
 	if err := cmd.Start(); err != nil {
 		s.logf("starting agent node %d %s: %v", a.node, a.group, err)
 		errf.Close()
@@ -500,8 +528,38 @@ func (s *soak) startAgent(a *agentSlot) {
 		err := cmd.Wait()
 		errf.Close()
 		s.logf("agent node %d %s (pgid %d) exited: %v", a.node, a.group, cmd.Process.Pid, err)
+		if raw != nil {
+			s.wrapListen(raw, a, cmd.Process.Pid, err == nil)
+		}
 		close(done)
 	}()
+}
+
+// wrapListen turns the output of one `totemctl cpg listen --json` into a
+// process log: a self line (`ip netns exec` execs, so the pid we started is
+// the pid totemd sees; the cluster tool gives node I node ID I), the
+// output, and a clean end record if it exited 0 after SIGTERM.
+func (s *soak) wrapListen(raw *os.File, a *agentSlot, pid int, clean bool) {
+	defer raw.Close()
+	defer os.Remove(raw.Name())
+	body, err := os.ReadFile(raw.Name())
+	if err != nil {
+		s.logf("totemctl listener output: %v", err)
+		return
+	}
+	self, _ := json.Marshal(chaos.Record{Type: chaos.TypeSelf, Group: a.group, NodeID: uint32(a.node), PID: uint32(pid)})
+	out := append(append(self, '\n'), body...)
+	if clean {
+		if len(body) > 0 && body[len(body)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		end, _ := json.Marshal(chaos.Record{Type: chaos.TypeEnd, Reason: chaos.EndStop})
+		out = append(append(out, end...), '\n')
+	}
+	name := filepath.Join(s.logDir, fmt.Sprintf("%s-%d-%d-totemctl.jsonl", a.group, a.node, pid))
+	if err := os.WriteFile(name, out, 0o644); err != nil {
+		s.logf("totemctl listener log: %v", err)
+	}
 }
 
 func running(a *agentSlot) bool {
@@ -527,8 +585,20 @@ func (s *soak) ensureAgents() {
 
 // stopAgents waits for every client to exit, then kills what is left.
 func (s *soak) stopAgents(wait time.Duration) {
-	os.WriteFile(filepath.Join(s.dir, "stop"), nil, 0o644)
 	end := time.After(wait)
+	// totemctl listeners first, one at a time: on SIGTERM totemctl stops
+	// printing before its leave completes, so a view change in between
+	// (another listener leaving) would be missing from its output.
+	for _, a := range s.agents {
+		if a.totemctl && running(a) {
+			a.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-a.done:
+			case <-time.After(wait):
+			}
+		}
+	}
+	os.WriteFile(filepath.Join(s.dir, "stop"), nil, 0o644)
 	for _, a := range s.agents {
 		if a.done == nil {
 			continue
