@@ -18,6 +18,7 @@ type testCluster struct {
 	nodes map[NodeID]*Node
 	down  map[NodeID]bool
 	cut   func(from, to NodeID) bool
+	drop  func(from, to NodeID, data []byte) bool // drops one frame when true
 	wire  []inflight
 	logs  map[NodeID][]Delivery
 	delay time.Duration
@@ -73,7 +74,8 @@ func (c *testCluster) collect(id NodeID) {
 	}
 	for _, f := range rd.Frames {
 		for _, to := range c.ids() {
-			if to == id || (f.To != 0 && f.To != to) || (c.cut != nil && c.cut(id, to)) {
+			if to == id || (f.To != 0 && f.To != to) || (c.cut != nil && c.cut(id, to)) ||
+				(c.drop != nil && c.drop(id, to, f.Data)) {
 				continue
 			}
 			c.wire = append(c.wire, inflight{at: c.now + c.delay, from: id, to: to, data: f.Data})
@@ -314,4 +316,60 @@ func TestSingleNodeRing(t *testing.T) {
 		t.Fatalf("delivered %d of 100", got)
 	}
 	_ = fmt.Sprint()
+}
+
+func TestLostTokenRetransmitted(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(300 * time.Millisecond)
+	ring := c.nodes[1].Status().Ring
+	dropped := 0
+	c.drop = func(from, to NodeID, data []byte) bool {
+		if dropped == 0 && from == 2 && to == 3 && len(data) > 1 && PacketType(data[1]) == TypeToken {
+			dropped++
+			return true
+		}
+		return false
+	}
+	c.nodes[2].Propose(msg(2, 1, 100), Agreed)
+	c.run(200 * time.Millisecond)
+	if dropped != 1 {
+		t.Fatal("no token was dropped")
+	}
+	for _, id := range c.ids() {
+		st := c.nodes[id].Status()
+		if st.Ring != ring || st.State != Operational {
+			t.Fatalf("node %d left ring %v: %+v", id, ring, st)
+		}
+		if len(c.messages(id)) != 1 {
+			t.Fatalf("node %d delivered %d messages", id, len(c.messages(id)))
+		}
+	}
+	if lost := c.nodes[3].Stats().OperationalTokenLost; lost != 0 {
+		t.Fatalf("token counted lost %d times", lost)
+	}
+}
+
+func TestIdleRingHoldsToken(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(300 * time.Millisecond)
+	before := c.nodes[2].Stats().OrfTokenRx
+	idle := 10 * time.Second
+	c.run(idle)
+	rotations := c.nodes[2].Stats().OrfTokenRx - before
+	// Held for Hold at the representative each rotation, the token turns
+	// about idle/Hold times; spinning would be thousands of times more.
+	if limit := uint64(idle/c.nodes[1].cfg.Hold) + 50; rotations > limit {
+		t.Fatalf("idle ring turned the token %d times in %v (limit %d)", rotations, idle, limit)
+	}
+	if rotations < 10 {
+		t.Fatalf("idle ring turned the token only %d times: not live", rotations)
+	}
+	start := c.now
+	c.nodes[3].Propose(msg(3, 1, 100), Safe)
+	for len(c.messages(1)) == 0 && c.now-start < time.Second {
+		c.run(100 * time.Microsecond)
+	}
+	if took := c.now - start; took > 5*time.Millisecond {
+		t.Fatalf("first message after idle took %v to deliver", took)
+	}
 }

@@ -136,7 +136,7 @@ func (n *Node) fireTimers() {
 			return
 		}
 		if n.held != nil && now >= n.holdUntil {
-			n.releaseHold()
+			n.releaseHold(false)
 		}
 		if n.tokenRetransAt > 0 && now >= n.tokenRetransAt {
 			n.emit(n.lastSentTo, n.lastSent)
@@ -192,7 +192,7 @@ func (n *Node) step(p Packet, raw []byte) {
 	case *HoldCancel:
 		n.stats.TokenHoldCancelRx++
 		if n.held != nil && p.Ring == n.held.Ring {
-			n.releaseHold()
+			n.releaseHold(true)
 		} else if p.Ring == n.cur.id {
 			n.idleVisits = 0 // the token is on its way: do not hold it
 		}
@@ -236,7 +236,7 @@ func (n *Node) Propose(payload []byte, g Guarantee) error {
 	if n.state == Operational {
 		switch {
 		case n.held != nil:
-			n.releaseHold()
+			n.releaseHold(true)
 			n.drainLoop()
 		case !n.cancelSent && n.idleVisits >= n.cfg.SeqnoUnchanged-1 && len(n.cur.members) > 1:
 			n.broadcast((&HoldCancel{Sender: n.id, Ring: n.cur.id}).AppendTo(nil))

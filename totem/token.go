@@ -185,10 +185,15 @@ func (n *Node) forwardToken(t *Token, r *ringState) {
 	n.emit(next, raw)
 }
 
-func (n *Node) releaseHold() {
+// releaseHold passes on the held token. Only when someone has something to
+// send (busy) does the ring stop counting as idle; a hold that simply
+// timed out is held again at the next visit.
+func (n *Node) releaseHold(busy bool) {
 	t := n.held
 	n.held = nil
-	n.idleVisits = 0
+	if busy {
+		n.idleVisits = 0
+	}
 	if t != nil && n.state == Operational && t.Ring == n.cur.id {
 		n.forwardToken(t, n.cur)
 	}
