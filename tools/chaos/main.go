@@ -40,9 +40,10 @@
 //
 // With --loopback (no root) there are no namespaces: kill, restart, client,
 // loss and node faults apply (a node is cut with `totemctl link L cut`).
-// The seed fixes the schedule (which fault, where, how long); the timing of
-// the daemons is real, so a repeated seed repeats the schedule, not every
-// interleaving.
+// The seed alone fixes the schedule (which faults, in which order, where,
+// how long; see schedule.go) and the clients' send rates; the daemons run
+// in real time, so a repeated seed repeats the schedule, not every
+// interleaving, and how many faults fit in --duration varies a little.
 package main
 
 import (
@@ -359,11 +360,8 @@ func (s *soak) sh(name string, args ...string) error {
 	return nil
 }
 
-func (s *soak) sleep(lo, hi time.Duration) {
-	d := lo
-	if hi > lo {
-		d += time.Duration(s.rng.Int64N(int64(hi - lo)))
-	}
+// wait sleeps for d, or less if the run is interrupted.
+func (s *soak) wait(d time.Duration) {
 	select {
 	case <-s.ctx.Done():
 	case <-time.After(d):
@@ -421,13 +419,15 @@ func (s *soak) run() int {
 		s.agents = append(s.agents, tc)
 		s.startAgent(tc)
 	}
-	s.sleep(2*time.Second, 2*time.Second)
+	s.wait(2 * time.Second)
 
+	plan := newPlanner(s.o.seed, s.o.nodes, s.o.links, len(s.agents), s.o.loopback)
 	deadline := time.Now().Add(s.o.duration)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		s.fault()
+		st := plan.next()
+		s.fault(st)
 		s.ensureAgents()
-		s.sleep(500*time.Millisecond, 2*time.Second)
+		s.wait(st.Pause)
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintf(s.out, "chaos: seed=%d interrupted; run directory %s\n", s.o.seed, s.dir)
@@ -436,12 +436,12 @@ func (s *soak) run() int {
 	// Heal: every daemon running, every agent running, then quiet.
 	s.logf("healing")
 	s.cluster("start")
-	s.sleep(time.Second, time.Second)
+	s.wait(time.Second)
 	s.ensureAgents()
-	s.sleep(s.o.settle, s.o.settle)
+	s.wait(s.o.settle)
 	os.WriteFile(filepath.Join(s.dir, "stop-send"), nil, 0o644)
 	s.logf("clients stop sending")
-	s.sleep(s.o.settle, s.o.settle)
+	s.wait(s.o.settle)
 	s.logf("clients leave")
 	s.stopAgents(30 * time.Second)
 
@@ -613,98 +613,70 @@ func (s *soak) stopAgents(wait time.Duration) {
 }
 
 // fault applies one fault of the schedule and heals it.
-func (s *soak) fault() {
-	kinds := []string{"kill", "restart", "client", "client", "loss", "loss", "node"}
-	if !s.o.loopback {
-		kinds = append(kinds, "link", "link", "partition", "partition", "flap")
-	}
-	kind := kinds[s.rng.IntN(len(kinds))]
-	node := 1 + s.rng.IntN(s.o.nodes)
-	link := s.rng.IntN(s.o.links)
-	s.faults[kind]++
-	switch kind {
+func (s *soak) fault(st step) {
+	s.faults[st.Kind]++
+	s.logf("fault: %v", st)
+	node, link := strconv.Itoa(st.Node), strconv.Itoa(st.Link)
+	switch st.Kind {
 	case "kill":
-		s.logf("fault: kill totemd %d", node)
-		s.cluster("kill", strconv.Itoa(node))
-		s.sleep(500*time.Millisecond, 3*time.Second)
-		s.cluster("start", strconv.Itoa(node))
+		s.cluster("kill", node)
+		s.wait(st.Hold)
+		s.cluster("start", node)
 	case "restart":
-		s.logf("fault: restart totemd %d", node)
-		s.cluster("restart", strconv.Itoa(node))
+		s.cluster("restart", node)
 	case "client":
-		a := s.agents[s.rng.IntN(len(s.agents))]
+		a := s.agents[st.Slot%len(s.agents)]
 		if running(a) {
-			s.logf("fault: kill client node %d %s (pgid %d)", a.node, a.group, a.cmd.Process.Pid)
+			s.logf("killing client node %d %s (pgid %d)", a.node, a.group, a.cmd.Process.Pid)
 			syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
 			<-a.done
 		}
-		s.sleep(500*time.Millisecond, 2*time.Second)
+		s.wait(st.Hold)
 	case "link":
-		s.logf("fault: cut link %d of node %d", link, node)
-		s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "down")
-		s.sleep(time.Second, 4*time.Second)
-		s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "up")
+		s.cluster("link", node, link, "down")
+		s.wait(st.Hold)
+		s.cluster("link", node, link, "up")
 	case "node":
-		s.logf("fault: cut node %d", node)
 		for l := 0; l < s.o.links; l++ {
 			if s.o.loopback {
-				s.totemctl(node, "link", strconv.Itoa(l), "cut")
+				s.totemctl(st.Node, "link", strconv.Itoa(l), "cut")
 			} else {
-				s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "down")
+				s.cluster("link", node, strconv.Itoa(l), "down")
 			}
 		}
-		s.sleep(2*time.Second, 6*time.Second)
+		s.wait(st.Hold)
 		for l := 0; l < s.o.links; l++ {
 			if s.o.loopback {
-				s.totemctl(node, "link", strconv.Itoa(l), "restore")
+				s.totemctl(st.Node, "link", strconv.Itoa(l), "restore")
 			} else {
-				s.cluster("link", strconv.Itoa(node), strconv.Itoa(l), "up")
+				s.cluster("link", node, strconv.Itoa(l), "up")
 			}
 		}
 	case "loss":
-		drop := 0.05 + 0.25*s.rng.Float64()
-		dup := 0.1 * s.rng.Float64()
-		delay := time.Duration(s.rng.IntN(20)) * time.Millisecond
-		s.logf("fault: loss on node %d: drop %.2f duplicate %.2f delay %v on every link", node, drop, dup, delay)
 		for l := 0; l < s.o.links; l++ {
-			s.totemctl(node, "link", strconv.Itoa(l), "fault", "--drop", fmt.Sprintf("%.3f", drop),
-				"--duplicate", fmt.Sprintf("%.3f", dup), "--delay", delay.String())
+			s.totemctl(st.Node, "link", strconv.Itoa(l), "fault", "--drop", fmt.Sprintf("%.3f", st.Drop),
+				"--duplicate", fmt.Sprintf("%.3f", st.Dup), "--delay", st.Delay.String())
 		}
-		s.sleep(2*time.Second, 6*time.Second)
+		s.wait(st.Hold)
 		for l := 0; l < s.o.links; l++ {
-			s.totemctl(node, "link", strconv.Itoa(l), "restore")
+			s.totemctl(st.Node, "link", strconv.Itoa(l), "restore")
 		}
 	case "partition":
-		perm := s.rng.Perm(s.o.nodes)
-		k := 1 + s.rng.IntN(s.o.nodes/2)
 		side := map[int]bool{}
-		for _, p := range perm[:k] {
-			side[p+1] = true
+		for _, n := range st.Side {
+			side[n] = true
 		}
-		s.logf("fault: partition %v | rest", keys(side))
 		s.partition(side, "add")
-		s.sleep(3*time.Second, 8*time.Second)
+		s.wait(st.Hold)
 		s.partition(side, "del")
 	case "flap":
-		s.logf("fault: loss bursts on link %d of node %d", link, node)
-		end := time.Now().Add(3 * time.Second)
-		for time.Now().Before(end) && s.ctx.Err() == nil {
-			s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "down")
-			s.sleep(50*time.Millisecond, 250*time.Millisecond)
-			s.cluster("link", strconv.Itoa(node), strconv.Itoa(link), "up")
-			s.sleep(100*time.Millisecond, 400*time.Millisecond)
+		for i := 0; i+1 < len(st.Flaps) && s.ctx.Err() == nil; i += 2 {
+			s.cluster("link", node, link, "down")
+			s.wait(st.Flaps[i])
+			s.cluster("link", node, link, "up")
+			s.wait(st.Flaps[i+1])
 		}
 	}
-}
-
-func keys(m map[int]bool) []int {
-	var out []int
-	for i := 1; i <= 64; i++ {
-		if m[i] {
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 // partition adds or removes blackhole routes between the two sides, on

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,5 +81,48 @@ func TestSoakFlags(t *testing.T) {
 	}
 	if code := runSoak([]string{"--bogus"}, &out, &errb); code != 2 {
 		t.Errorf("unknown flag: exit %d", code)
+	}
+}
+
+// The schedule depends on the seed alone.
+func TestScheduleIsSeeded(t *testing.T) {
+	draw := func(seed int64, loopback bool) []string {
+		p := newPlanner(seed, 5, 2, 20, loopback)
+		var out []string
+		for range 200 {
+			st := p.next()
+			out = append(out, fmt.Sprintf("%v pause %v", st, st.Pause))
+		}
+		return out
+	}
+	a, b, c := draw(7, false), draw(7, false), draw(8, false)
+	if !slices.Equal(a, b) {
+		t.Fatal("two schedules of seed 7 differ")
+	}
+	if slices.Equal(a, c) {
+		t.Fatal("seeds 7 and 8 gave the same schedule")
+	}
+	seen := map[string]bool{}
+	for _, s := range a {
+		seen[strings.Fields(s)[0]] = true
+	}
+	for _, k := range []string{"kill", "restart", "cut", "loss", "partition", "flap"} {
+		if !seen[k] {
+			t.Errorf("no %q fault in 200 steps: %v", k, seen)
+		}
+	}
+	for _, s := range draw(7, true) {
+		for _, k := range []string{"partition", "flap", "cut link"} {
+			if strings.HasPrefix(s, k) {
+				t.Errorf("loopback schedule has a namespace-only fault: %s", s)
+			}
+		}
+	}
+	// Partitions split the nodes: a non-empty side of at most half.
+	p := newPlanner(1, 5, 2, 20, false)
+	for range 500 {
+		if st := p.next(); st.Kind == "partition" && (len(st.Side) == 0 || len(st.Side) > 2) {
+			t.Fatalf("partition side %v of 5 nodes", st.Side)
+		}
 	}
 }
