@@ -255,7 +255,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	slow := time.AfterFunc(time.Second, func() {
+		b.progress.note("cpgbench: joining group %q: the daemon keeps answering try-again; retrying for up to 30s", o.group)
+	})
 	err = h.Join(jctx, o.group)
+	slow.Stop()
 	cancel()
 	if err != nil {
 		fmt.Fprintf(stderr, "cpgbench: join %s: %v\n", o.group, err)
