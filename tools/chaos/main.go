@@ -247,6 +247,7 @@ type nodeInfo struct {
 	ID        int    `json:"id"`
 	Namespace string `json:"namespace"`
 	Socket    string `json:"socket"`
+	Log       string `json:"log"`
 }
 
 // loadNodes reads the cluster tool's state.json.
@@ -319,7 +320,8 @@ func newSoak(o options, out io.Writer) (*soak, error) {
 }
 
 func (s *soak) logf(format string, args ...any) {
-	line := fmt.Sprintf("%8.3fs %s", time.Since(s.start).Seconds(), fmt.Sprintf(format, args...))
+	now := time.Now()
+	line := fmt.Sprintf("%s %8.3fs %s", now.UTC().Format("15:04:05.000"), now.Sub(s.start).Seconds(), fmt.Sprintf(format, args...))
 	fmt.Fprintln(s.dlog, line)
 	if s.o.verbose {
 		fmt.Fprintln(s.out, line)
@@ -336,6 +338,19 @@ func (s *soak) cluster(args ...string) error {
 		return fmt.Errorf("cluster %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// saveDaemonLogs copies every daemon's log into the run directory, since
+// `cluster down` removes them.
+func (s *soak) saveDaemonLogs() {
+	for id, n := range s.nodes {
+		if n.Log == "" {
+			continue
+		}
+		if b, err := os.ReadFile(n.Log); err == nil {
+			os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("totemd-%d.log", id)), b, 0o644)
+		}
+	}
 }
 
 // totemctl runs totemctl against one node's daemon (its socket is a path,
@@ -388,6 +403,7 @@ func (s *soak) run() int {
 	// Whatever happens from here, the cluster goes away.
 	defer func() {
 		s.stopAgents(5 * time.Second)
+		s.saveDaemonLogs()
 		if err := s.cluster("down"); err != nil {
 			fmt.Fprintln(s.out, "chaos: cleaning up:", err)
 		}
@@ -596,6 +612,8 @@ func (s *soak) stopAgents(wait time.Duration) {
 			case <-a.done:
 			case <-time.After(wait):
 			}
+			// Let the others print this one's leave before the next stops.
+			time.Sleep(time.Second)
 		}
 	}
 	os.WriteFile(filepath.Join(s.dir, "stop"), nil, 0o644)
