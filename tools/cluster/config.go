@@ -35,11 +35,8 @@ func nodeConfig(s *State, n *NodeInfo) string {
 	fmt.Fprintf(&b, "keyfile = %s\n", tomlString(s.Key))
 	fmt.Fprintf(&b, "transport = \"udpu\"\n")
 	fmt.Fprintf(&b, "link_mode = %s\n", tomlString(s.LinkMode))
-	if s.Mode == modeLoopback {
-		// Every address carries its port; port is this node's own (link
-		// 0) port, which totemd binds (see loopbackPort).
-		fmt.Fprintf(&b, "port = %d\n", loopbackPort(s.BasePort, 0, n.ID))
-	}
+	// Loopback addresses carry their ports (see loopbackPort); in
+	// namespaces every node uses totemd's default port.
 	fmt.Fprintf(&b, "\n[totem]\nprofile = %s\n", tomlString(s.Profile))
 	if s.TokenMS > 0 {
 		fmt.Fprintf(&b, "token = %d\n", s.TokenMS)
