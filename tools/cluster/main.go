@@ -159,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "cluster: usage: cluster exec I CMD [ARGS...]")
 			return 1
 		}
-		return withState(f, stderr, func(s *State) (int, error) { return cmdExec(s, pos[0], cmdArgs) })
+		return withState(f, stderr, loadOnly, func(s *State) (int, error) { return cmdExec(s, pos[0], cmdArgs) })
 	}
 	// Flags may also follow the command. Binding them again resets the
 	// shared variables to their defaults: restore what was given before.
@@ -200,7 +200,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "cluster: usage: cluster %s [I]\n", cmd)
 			return 1
 		}
-		return withState(f, stderr, func(s *State) (int, error) {
+		return withState(f, stderr, exclusive, func(s *State) (int, error) {
 			ids, err := nodeArgs(s, pos)
 			if err != nil {
 				return 1, err
@@ -214,7 +214,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !need(1, "kill I") {
 			return 1
 		}
-		return withState(f, stderr, func(s *State) (int, error) {
+		return withState(f, stderr, exclusive, func(s *State) (int, error) {
 			ids, err := nodeArgs(s, pos)
 			if err != nil {
 				return 1, err
@@ -225,7 +225,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !need(1, "restart I") {
 			return 1
 		}
-		return withState(f, stderr, func(s *State) (int, error) {
+		return withState(f, stderr, exclusive, func(s *State) (int, error) {
 			ids, err := nodeArgs(s, pos)
 			if err != nil {
 				return 1, err
@@ -239,17 +239,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !need(3, "link I L down|up") {
 			return 1
 		}
-		return withState(f, stderr, func(s *State) (int, error) { return 0, cmdLink(s, pos, stdout) })
+		return withState(f, stderr, exclusive, func(s *State) (int, error) { return 0, cmdLink(s, pos, stdout) })
 	case "status":
 		if !need(0, "status [--json]") {
 			return 1
 		}
-		return withState(f, stderr, func(s *State) (int, error) { return cmdStatus(s, f.json, stdout) })
+		return withState(f, stderr, shared, func(s *State) (int, error) { return cmdStatus(s, f.json, stdout) })
 	case "env":
 		if !need(1, "env I") {
 			return 1
 		}
-		return withState(f, stderr, func(s *State) (int, error) {
+		return withState(f, stderr, shared, func(s *State) (int, error) {
 			ids, err := nodeArgs(s, pos)
 			if err != nil {
 				return 1, err
@@ -275,8 +275,15 @@ func report(stderr io.Writer, err error) int {
 	return 0
 }
 
+// lock modes of withState.
+const (
+	exclusive = iota // the command changes the cluster
+	shared           // the command only reads the state (status, env)
+	loadOnly         // the state is read under a shared lock, released before fn (exec)
+)
+
 // withState runs fn with the directory locked and its state loaded.
-func withState(f flags, stderr io.Writer, fn func(*State) (int, error)) int {
+func withState(f flags, stderr io.Writer, mode int, fn func(*State) (int, error)) int {
 	dir, err := filepath.Abs(f.dir)
 	if err != nil {
 		return report(stderr, err)
@@ -285,12 +292,22 @@ func withState(f flags, stderr io.Writer, fn func(*State) (int, error)) int {
 		_, err := loadState(dir)
 		return report(stderr, err)
 	}
-	unlock, err := lockDir(dir)
+	lock := lockDir
+	if mode != exclusive {
+		lock = rlockDir
+	}
+	unlock, err := lock(dir)
 	if err != nil {
 		return report(stderr, err)
 	}
-	defer unlock()
 	s, err := loadState(dir)
+	if mode == loadOnly {
+		// exec runs for as long as its command: it must not keep other
+		// commands (another exec, start, stop) waiting meanwhile.
+		unlock()
+	} else {
+		defer unlock()
+	}
 	if err != nil {
 		return report(stderr, err)
 	}

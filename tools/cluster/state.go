@@ -106,12 +106,18 @@ func (s *State) node(id int) (*NodeInfo, error) {
 
 // lockDir takes an exclusive lock on dir, so that commands run from
 // several shells do not interleave. The returned function releases it.
-func lockDir(dir string) (func(), error) {
+func lockDir(dir string) (func(), error) { return flockDir(dir, syscall.LOCK_EX) }
+
+// rlockDir takes a shared lock on dir: readers (status, exec, env) run
+// together, and never while a command changes the cluster.
+func rlockDir(dir string) (func(), error) { return flockDir(dir, syscall.LOCK_SH) }
+
+func flockDir(dir string, how int) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
 	}
