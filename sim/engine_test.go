@@ -31,7 +31,7 @@ func traceHash(t *testing.T, o Options) (uint64, Result) {
 	t.Helper()
 	h := fnv.New64a()
 	o.Trace = h
-	o.DescribeFrame = DescribeTotemFrame
+	o.DescribeFrame = totem.Describe
 	r := Run(o)
 	return h.Sum64(), r
 }

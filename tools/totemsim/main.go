@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/totem-gcs/totem/sim"
+	"github.com/totem-gcs/totem/totem"
 )
 
 func main() {
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := func(seed uint64) sim.Options {
 		o := sim.Options{Seed: seed, Nodes: f.nodes, Break: f.breakRule, Chaos: f.chaos, NoFaults: f.noFaults,
-			DescribeFrame: sim.DescribeTotemFrame}
+			DescribeFrame: totem.Describe}
 		if f.trace {
 			o.Trace = stdout
 		}
