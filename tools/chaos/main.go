@@ -80,6 +80,7 @@ type options struct {
 	rate     float64
 	size     int
 	token    time.Duration
+	profile  string
 	loopback bool
 	dir      string
 	keep     bool
@@ -140,6 +141,7 @@ func runSoak(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.rate, "rate", 10, "messages per second of a sending client (a third of the clients only listen)")
 	fs.IntVar(&o.size, "size", 120, "message size in bytes")
 	fs.DurationVar(&o.token, "token", 300*time.Millisecond, "token timeout of the daemons")
+	fs.StringVar(&o.profile, "profile", "fast", `daemon timeout profile: "fast" (no token coefficient: a node is missed after --token) or "default" (Corosync's: the token grows by 650 ms per node beyond two, so short faults go unnoticed)`)
 	fs.BoolVar(&o.loopback, "loopback", false, "all nodes on 127.0.0.1 (no root; only daemon and client faults)")
 	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new one under $TMPDIR); kept on failure")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run directory after a clean run")
@@ -388,13 +390,13 @@ func (s *soak) run() int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	s.ctx = ctx
-	repeat := fmt.Sprintf("chaos --seed %d --duration %v --nodes %d --links %d --groups %d", s.o.seed, s.o.duration, s.o.nodes, s.o.links, s.o.groups)
+	repeat := fmt.Sprintf("chaos --seed %d --duration %v --nodes %d --links %d --groups %d --profile %s --token %v", s.o.seed, s.o.duration, s.o.nodes, s.o.links, s.o.groups, s.o.profile, s.o.token)
 	if s.o.loopback {
 		repeat += " --loopback"
 	}
 	s.logf("seed %d, run directory %s; repeat with: %s", s.o.seed, s.dir, repeat)
 
-	up := []string{"up", strconv.Itoa(s.o.nodes), "--token", s.o.token.String()}
+	up := []string{"up", strconv.Itoa(s.o.nodes), "--token", s.o.token.String(), "--profile", s.o.profile}
 	if s.o.loopback {
 		up = append(up, "--loopback", "--base-port", strconv.Itoa(26400+int(s.o.seed%50)*10))
 	} else {
