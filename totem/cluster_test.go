@@ -372,4 +372,14 @@ func TestIdleRingHoldsToken(t *testing.T) {
 	if took := c.now - start; took > 5*time.Millisecond {
 		t.Fatalf("first message after idle took %v to deliver", took)
 	}
+	// The representative holding the token sends at once: its own message
+	// is delivered to it within the Propose call.
+	c.run(time.Second)
+	if c.nodes[1].held == nil {
+		t.Fatal("representative does not hold the idle token")
+	}
+	c.nodes[1].Propose(msg(1, 1, 100), Agreed)
+	if rd := c.nodes[1].Ready(); len(rd.Deliveries) != 1 {
+		t.Fatalf("holder's own message not delivered at once: %d deliveries", len(rd.Deliveries))
+	}
 }

@@ -83,25 +83,7 @@ func (n *Node) onToken(t *Token) {
 	if out := int(t.Seq - t.Aru); out+allowed > maxOutstanding(n.cfg) {
 		allowed = maxOutstanding(n.cfg) - out
 	}
-	sent := 0
-	for ; sent < allowed; sent++ {
-		var m *Mcast
-		if n.state == Recovery {
-			if len(n.recovery) == 0 {
-				break
-			}
-			m = &Mcast{Ring: r.id, Sender: n.id, Recovery: true, Inner: n.recovery[0]}
-			n.recovery = n.recovery[1:]
-		} else if m = n.pack(r.id); m == nil {
-			break
-		}
-		t.Seq++
-		m.Seq = t.Seq
-		raw := m.AppendTo(make([]byte, 0, n.cfg.NetMTU))
-		r.add(m, raw)
-		n.broadcast(raw)
-		n.stats.McastTx++
-	}
+	sent := n.sendFrames(t, r, allowed)
 	if n.state == Recovery {
 		if len(n.recovery) == 0 {
 			t.RecoveryPending = t.RecoveryPending.Minus(NodeSet{n.id})
@@ -162,6 +144,31 @@ func (n *Node) onToken(t *Token) {
 
 func maxOutstanding(c Config) int { return max(4*c.WindowSize, 256) }
 
+// sendFrames broadcasts up to allowed new frames on the token's ring (old-
+// ring frames while recovering, else the send queue) and returns how many.
+func (n *Node) sendFrames(t *Token, r *ringState, allowed int) int {
+	sent := 0
+	for ; sent < allowed; sent++ {
+		var m *Mcast
+		if n.state == Recovery {
+			if len(n.recovery) == 0 {
+				break
+			}
+			m = &Mcast{Ring: r.id, Sender: n.id, Recovery: true, Inner: n.recovery[0]}
+			n.recovery = n.recovery[1:]
+		} else if m = n.pack(r.id); m == nil {
+			break
+		}
+		t.Seq++
+		m.Seq = t.Seq
+		raw := m.AppendTo(make([]byte, 0, n.cfg.NetMTU))
+		r.add(m, raw)
+		n.broadcast(raw)
+		n.stats.McastTx++
+	}
+	return sent
+}
+
 func containsSeq(list []uint64, seq uint64) bool {
 	for _, s := range list {
 		if s == seq {
@@ -194,9 +201,23 @@ func (n *Node) releaseHold(busy bool) {
 	if busy {
 		n.idleVisits = 0
 	}
-	if t != nil && n.state == Operational && t.Ring == n.cur.id {
-		n.forwardToken(t, n.cur)
+	if t == nil || n.state != Operational || t.Ring != n.cur.id {
+		return
 	}
+	if len(n.queue) > 0 {
+		// We hold the token: send our own messages now rather than after a
+		// rotation. The token's aru was already taken into account at this
+		// visit, so only the send pass is repeated.
+		r := n.cur
+		sent := n.sendFrames(t, r, min(n.cfg.MaxMessages, n.cfg.WindowSize-int(t.FCC)))
+		n.myLastFCC += uint32(sent)
+		t.FCC += uint32(sent)
+		if t.AruSetter == n.id {
+			t.Aru = r.aru
+		}
+		n.deliverReady()
+	}
+	n.forwardToken(t, n.cur)
 }
 
 // checkStuck counts visits on which this node keeps the ring's aru from
