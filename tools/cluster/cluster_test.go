@@ -195,6 +195,21 @@ func TestLoopbackCluster(t *testing.T) {
 	st := h.status()
 	pids := []int{st[0].PID, st[1].PID, st[2].PID}
 
+	// A long-running exec (a listener, a receiver) must not hold up other
+	// commands.
+	long := exec.Command(filepath.Join(h.bin, "cluster"), "--dir", h.dir, "exec", "1", "sleep", "5")
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	t0 := time.Now()
+	h.must("exec", "2", "true")
+	h.status()
+	if d := time.Since(t0); d > 4*time.Second {
+		t.Errorf("exec 2 and status waited %v for a running exec 1", d)
+	}
+	long.Wait()
+
 	out := h.must("kill", "3")
 	if !strings.Contains(out, "node 3: killed") {
 		t.Fatalf("kill 3 said: %s", out)

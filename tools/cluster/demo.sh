@@ -97,11 +97,10 @@ echo "ring formed after ~$((i / 5)).$((i % 5 * 2))s"
 say "cluster status"
 bounded "$BIN/cluster" status
 
-# DEMO_RECEIVERS=1: group members on nodes 2 and 3 receive everything
-# node 1 sends, as Corosync's cpgperf recv did in the baseline. Off by
-# default until process groups span nodes reliably (docs/PERFORMANCE.md).
+# Group members on nodes 2 and 3 receive everything node 1 sends, as
+# Corosync's cpgperf recv did in the baseline (DEMO_RECEIVERS=0: none).
 MEMBERS=1
-if [ "${DEMO_RECEIVERS:-0}" = 1 ]; then
+if [ "${DEMO_RECEIVERS:-1}" = 1 ]; then
 	say "receivers on nodes 2 and 3 (cpgbench --recv)"
 	for n in 2 3; do
 		"$BIN/cluster" exec "$n" "$BIN/cpgbench" --recv --quiet --recv-time 60s >/dev/null &
@@ -113,7 +112,7 @@ WAIT="--wait-members $MEMBERS"
 DEGRADED=""
 if [ "$MEMBERS" -gt 1 ]; then
 	say "checking that node 1 sees the members on nodes 2 and 3"
-	if ! bounded "$BIN/cluster" exec 1 "$BIN/cpgbench" --latency --count 1 --sizes 64 --wait-members 3 --wait-timeout 15s --group demo-probe --quiet >/dev/null; then
+	if ! bounded "$BIN/cluster" exec 1 "$BIN/cpgbench" --latency --count 1 --sizes 64 --wait-members 3 --wait-timeout 15s --quiet >/dev/null; then
 		DEGRADED="node 1 did not see the group members of nodes 2 and 3 within 15 s: process groups do not span the nodes"
 		echo "demo: WARNING: $DEGRADED; measuring without receivers" >&2
 		for p in $RECV_PIDS; do kill "$p" 2>/dev/null || true; done
