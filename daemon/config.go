@@ -44,7 +44,7 @@ type Config struct {
 	Port int `toml:"port"`
 	// LinkHeartbeat is how often each link is probed, and LinkTimeout how
 	// long a silent link stays up. Zero derives them from the token
-	// timeout (token/10 capped at 100 ms, token/2 capped at 500 ms), so
+	// timeout (token/10 within 10..100 ms, token/2 within 100..500 ms), so
 	// that a passive link fails over before the token is lost.
 	LinkHeartbeat Duration `toml:"link_heartbeat"`
 	LinkTimeout   Duration `toml:"link_timeout"`
@@ -245,11 +245,14 @@ func (c *Config) EngineConfig(id uint32) (totem.Config, error) {
 // engine whose token timeout is token.
 func (c *Config) LinkTimers(token time.Duration) (heartbeat, timeout time.Duration) {
 	heartbeat, timeout = c.LinkHeartbeat.D(), c.LinkTimeout.D()
+	// Derived timers follow the token but never go below what a busy host's
+	// scheduler can keep to: a link that flaps because this process was not
+	// scheduled helps nobody.
 	if heartbeat == 0 {
-		heartbeat = min(token/10, 100*time.Millisecond)
+		heartbeat = min(max(token/10, 10*time.Millisecond), 100*time.Millisecond)
 	}
 	if timeout == 0 {
-		timeout = max(min(token/2, 500*time.Millisecond), 2*heartbeat)
+		timeout = max(min(max(token/2, 100*time.Millisecond), 500*time.Millisecond), 2*heartbeat)
 	}
 	return heartbeat, timeout
 }

@@ -217,8 +217,12 @@ func TestStateFile(t *testing.T) {
 
 func TestLinkTimers(t *testing.T) {
 	var c Config
-	if hb, lt := c.LinkTimers(50 * time.Millisecond); hb != 5*time.Millisecond || lt != 25*time.Millisecond {
+	// The fast profile's token would give 5 ms / 25 ms: the floors apply.
+	if hb, lt := c.LinkTimers(50 * time.Millisecond); hb != 10*time.Millisecond || lt != 100*time.Millisecond {
 		t.Errorf("fast profile: %v %v", hb, lt)
+	}
+	if hb, lt := c.LinkTimers(400 * time.Millisecond); hb != 40*time.Millisecond || lt != 200*time.Millisecond {
+		t.Errorf("token 400ms: %v %v", hb, lt)
 	}
 	if hb, lt := c.LinkTimers(3650 * time.Millisecond); hb != 100*time.Millisecond || lt != 500*time.Millisecond {
 		t.Errorf("default profile: %v %v", hb, lt)

@@ -20,8 +20,8 @@ func BindFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, `"udpu" (unicast) or "udp" (multicast)`)
 	fs.StringVar(&cfg.LinkMode, "link-mode", cfg.LinkMode, `"passive" or "active" redundant links`)
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "UDP port of node addresses given without one")
-	fs.Var(&cfg.LinkHeartbeat, "link-heartbeat", "link probe interval (0: token/10, at most 100ms)")
-	fs.Var(&cfg.LinkTimeout, "link-timeout", "silence after which a link is down (0: token/2, at most 500ms)")
+	fs.Var(&cfg.LinkHeartbeat, "link-heartbeat", "link probe interval (0: token/10, within 10ms..100ms)")
+	fs.Var(&cfg.LinkTimeout, "link-timeout", "silence after which a link is down (0: token/2, within 100ms..500ms)")
 
 	t := &cfg.Totem
 	fs.StringVar(&t.Profile, "profile", t.Profile, `engine timeout profile: "default" (Corosync's) or "fast" (quiet LAN)`)
