@@ -30,7 +30,7 @@ type Node struct {
 	tokenLossAt    time.Duration
 	myLastFCC      uint32 // frames this node counted into the token last visit
 	myLastBacklog  uint32
-	lastVisitSeq   uint64
+	lastVisitSeq   uint64 // the token's Seq at this node's previous visit
 	idleVisits     int // consecutive visits with nothing new (hold)
 	readyVisits    int // consecutive recovery-complete visits (representative)
 	stuckVisits    int // consecutive visits with the aru stuck at this node
