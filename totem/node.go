@@ -31,9 +31,9 @@ type Node struct {
 	myLastFCC      uint32 // frames this node counted into the token last visit
 	myLastBacklog  uint32
 	lastVisitSeq   uint64 // the token's Seq at this node's previous visit
-	idleVisits     int // consecutive visits with nothing new (hold)
-	readyVisits    int // consecutive recovery-complete visits (representative)
-	stuckVisits    int // consecutive visits with the aru stuck at this node
+	idleVisits     int    // consecutive visits with nothing new (hold)
+	readyVisits    int    // consecutive recovery-complete visits (representative)
+	stuckVisits    int    // consecutive visits with the aru stuck at this node
 	held           *Token
 	holdUntil      time.Duration
 	cancelSent     bool // a hold cancel was sent since the last token
