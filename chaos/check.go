@@ -51,6 +51,7 @@ type Violation struct {
 	Detail string
 }
 
+// String formats the violation as "kind: detail".
 func (v Violation) String() string { return v.Kind + ": " + v.Detail }
 
 // Result is what Check found.

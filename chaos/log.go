@@ -66,6 +66,7 @@ type ProcID struct {
 	PID    uint32
 }
 
+// String formats the process as "group/node:pid".
 func (p ProcID) String() string { return fmt.Sprintf("%s/%d:%d", p.Group, p.NodeID, p.PID) }
 
 // Log is one process's log: its identity and its records after the self
