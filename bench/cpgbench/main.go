@@ -128,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for --wait-members")
 	startAt := fs.String("start-at", "", "throughput: start phase k at UNIXTIME + k*(duration+gap) (seconds, may be fractional, or \"now+5s\"), to run several senders together")
 	fs.DurationVar(&o.gap, "gap", 3*time.Second, "throughput with --start-at: pause between phases")
-	fs.IntVar(&o.inflight, "inflight", 16, "throughput: concurrent sends in flight")
+	fs.IntVar(&o.inflight, "inflight", 64, "throughput: concurrent sends in flight (each send waits for the daemon's answer; small messages need many)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput: how long to wait for own messages to come back after the window")
 	fs.StringVar(&o.socket, "socket", "", "totemd socket (default $TOTEMD_SOCKET or /run/totemd/totemd.sock)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of a table")
