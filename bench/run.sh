@@ -11,7 +11,7 @@
 # Knobs (environment): SIZES (64,256,1024,4096,16384,65536), DUR (5s),
 # LAT_SIZES (64,1024,16384,65536), LAT_COUNT (5000), RECEIVERS (1; 0 runs
 # without receivers and with --wait-members 1), UP_FLAGS (--profile default),
-# DEMO_MODE=loopback, BIN_DIR (use the programs there instead of building), PROFILE=1 (run bench/totemdprof: CPU profiles of every
+# DEMO_MODE=loopback, BIN_DIR (use the programs there instead of building), PROFILE=1 (totemd --cpuprofile/--memprofile: profiles of every
 # daemon in OUTDIR/prof).
 set -eu
 [ $# -eq 1 ] || { echo "usage: bench/run.sh OUTDIR" >&2; exit 2; }
@@ -76,9 +76,11 @@ BINDIR="$BIN"
 if [ "${PROFILE:-0}" = 1 ]; then
 	BINDIR="$WORK/profbin"
 	mkdir -p "$BINDIR" "$OUT/prof"
-	go build -o "$BINDIR/totemd" ./bench/totemdprof || { echo "bench: totemdprof does not build" >&2; exit 1; }
+	# totemd writing a CPU and a heap profile per daemon at exit.
+	printf '#!/bin/sh\nexec "%s" --cpuprofile "%s/cpu-$$.prof" --memprofile "%s/heap-$$.prof" "$@"\n' \
+		"$BIN/totemd" "$OUT/prof" "$OUT/prof" >"$BINDIR/totemd"
+	chmod +x "$BINDIR/totemd"
 	cp "$BIN/totemctl" "$BINDIR/"
-	export TOTEMD_PROFILE_DIR="$OUT/prof"
 fi
 
 MODE_FLAG=""
