@@ -383,3 +383,35 @@ func TestIdleRingHoldsToken(t *testing.T) {
 		t.Fatalf("holder's own message not delivered at once: %d deliveries", len(rd.Deliveries))
 	}
 }
+
+// TestJoinedLeftAfterMissedRing: node 1 is paused while nodes 2 and 3 form
+// a ring without it; when the three merge, node 1's transitional
+// configuration is itself alone and it sees 2 and 3 leave and join, while 2
+// and 3 see 1 join (extended virtual synchrony's configurations).
+func TestJoinedLeftAfterMissedRing(t *testing.T) {
+	c := newTestCluster(t, 3, fastTest)
+	c.run(300 * time.Millisecond)
+	c.down[1] = true // not ticked, hears nothing: a paused process
+	c.run(time.Second)
+	if cc := c.lastRegular(2); cc == nil || !cc.Members.Equal(NodeSet{2, 3}) {
+		t.Fatalf("nodes 2 and 3 did not form a ring: %+v", cc)
+	}
+	c.down[1] = false
+	c.run(time.Second)
+	var trans *ConfigChange
+	for _, d := range c.logs[1] {
+		if d.Config != nil && d.Config.Kind == Transitional {
+			trans = d.Config
+		}
+	}
+	reg := c.lastRegular(1)
+	if reg == nil || !reg.Members.Equal(NodeSet{1, 2, 3}) || trans == nil || !trans.Members.Equal(NodeSet{1}) {
+		t.Fatalf("node 1: transitional %+v, regular %+v", trans, reg)
+	}
+	if !reg.Joined.Equal(NodeSet{2, 3}) || !reg.Left.Equal(NodeSet{2, 3}) {
+		t.Fatalf("node 1 sees joined %v left %v, want {2 3} and {2 3}", reg.Joined, reg.Left)
+	}
+	if reg2 := c.lastRegular(2); !reg2.Joined.Equal(NodeSet{1}) || len(reg2.Left) != 0 {
+		t.Fatalf("node 2 sees joined %v left %v, want {1} and {}", reg2.Joined, reg2.Left)
+	}
+}

@@ -283,9 +283,13 @@ func (n *Node) install() {
 			n.queue[0].sent = 0
 		}
 	}
+	// Joined and left are relative to the members that came with us from
+	// our old ring (the transitional configuration): a member of our old
+	// ring that went through another ring in between left and joined.
+	stayed := group.Intersect(old.members)
 	n.out.Deliveries = append(n.out.Deliveries, Delivery{Config: &ConfigChange{
 		Kind: Regular, Ring: ring.id, Members: ring.members,
-		Joined: ring.members.Minus(old.members), Left: old.members.Minus(ring.members),
+		Joined: ring.members.Minus(stayed), Left: old.members.Minus(stayed),
 	}})
 	n.stats.MembershipChanges++
 	n.state = Operational

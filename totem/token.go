@@ -80,6 +80,14 @@ func (n *Node) onToken(t *Token) {
 		fcc = 0
 	}
 	allowed := min(n.cfg.MaxMessages-retrans, n.cfg.WindowSize-fcc-retrans)
+	// Share the window by backlog, so heavy senders leave room for a node
+	// that sent nothing last rotation instead of starving it.
+	mine := n.backlogFrames()
+	if total := int(t.Backlog) - int(n.myLastBacklog) + mine; mine > 0 && total > 0 {
+		if share := n.cfg.WindowSize * mine / total; share > 0 && allowed > share {
+			allowed = share
+		}
+	}
 	if out := int(t.Seq - t.Aru); out+allowed > maxOutstanding(n.cfg) {
 		allowed = maxOutstanding(n.cfg) - out
 	}
@@ -93,8 +101,9 @@ func (n *Node) onToken(t *Token) {
 	}
 	n.myLastFCC = uint32(sent + retrans)
 	t.FCC = uint32(fcc + sent + retrans)
-	backlog := int(t.Backlog) - int(n.myLastBacklog) + len(n.queue)
-	n.myLastBacklog = uint32(len(n.queue))
+	mine = n.backlogFrames()
+	backlog := int(t.Backlog) - int(n.myLastBacklog) + mine
+	n.myLastBacklog = uint32(mine)
 	t.Backlog = uint32(max(backlog, 0))
 
 	// The aru: lower it to ours, or raise it if we set it last time.
@@ -143,6 +152,15 @@ func (n *Node) onToken(t *Token) {
 }
 
 func maxOutstanding(c Config) int { return max(4*c.WindowSize, 256) }
+
+// backlogFrames estimates how many frames the send queue needs.
+func (n *Node) backlogFrames() int {
+	if len(n.queue) == 0 {
+		return 0
+	}
+	room := n.cfg.NetMTU - mcastHeaderMax
+	return 1 + (n.queueBytes+len(n.queue)*entryHeaderMax)/room
+}
 
 // sendFrames broadcasts up to allowed new frames on the token's ring (old-
 // ring frames while recovering, else the send queue) and returns how many.

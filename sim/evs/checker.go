@@ -368,8 +368,16 @@ func (c *Checker) regular(pr *proc, cfg Config) {
 		prev = pr.epochs[n-1]
 	}
 	if prev != nil && prev.reg != nil && !prev.crashed {
-		wantJoined := cfg.Members.Minus(prev.reg.Members)
-		wantLeft := prev.reg.Members.Minus(cfg.Members)
+		// Joined and left are relative to the members that moved with this
+		// process from its previous configuration: its transitional
+		// configuration (a member of the old ring that passed through
+		// another ring in between left and joined again).
+		stayed := prev.reg.Members.Intersect(cfg.Members)
+		if prev.trans != nil {
+			stayed = stayed.Intersect(prev.trans.Members)
+		}
+		wantJoined := cfg.Members.Minus(stayed)
+		wantLeft := prev.reg.Members.Minus(stayed)
 		if !wantJoined.Equal(cfg.Joined) || !wantLeft.Equal(cfg.Left) {
 			c.report(Violation{Property: ConfigAgreement, Procs: []ProcID{p}, Config: cfg.Key(),
 				Detail: fmt.Sprintf("%v installed %v after %v with joined=%v left=%v; expected joined=%v left=%v",

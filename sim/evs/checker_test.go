@@ -19,7 +19,8 @@ func reg(seq uint64, members ...totem.NodeID) Config {
 }
 
 // after returns regular configuration next with Joined and Left computed
-// against prev, as the engine reports them.
+// against prev, as the engine reports them when every member of prev that
+// is in next came through the same transitional configuration.
 func after(prev, next Config) Config {
 	next.Joined = next.Members.Minus(prev.Members)
 	next.Left = prev.Members.Minus(next.Members)
@@ -282,6 +283,14 @@ func TestAgreedOrder(t *testing.T) {
 }
 
 func TestConfigurationAgreement(t *testing.T) {
+	t.Run("joined and left ignore the transitional configuration", func(t *testing.T) {
+		w := newWorld(t)
+		c12 := reg(2, 1, 2)
+		w.install(c123, n1, n2, n3)
+		w.install(trans(c12, 2), n2) // 1 passed through another ring
+		w.install(after(c123, c12), n2)
+		w.expect(false, ConfigAgreement, "expected joined={1} left={1 3}")
+	})
 	t.Run("members differ", func(t *testing.T) {
 		w := newWorld(t)
 		w.install(reg(1, 1, 2), n1)
@@ -352,7 +361,11 @@ func TestFailureAtomicity(t *testing.T) {
 		w.install(c123, n1, n2, n3)
 		w.install(trans(c12, 1, 2), n1)
 		w.install(trans(c12, 2), n2)
-		w.install(after(c123, c12), n1, n2)
+		w.install(after(c123, c12), n1)
+		// n2 came alone: it reports 1 as having left and joined.
+		c12n2 := c12
+		c12n2.Joined, c12n2.Left = ns(1), ns(1, 3)
+		w.install(c12n2, n2)
 		w.c.Crash(n3)
 		w.expect(true, FailureAtomicity, "different transitional configurations")
 	})
