@@ -5,7 +5,9 @@ SIMSEEDS  ?= 20000
 FUZZTIME  ?= 60s
 SHORTFUZZ ?= 2s
 
-.PHONY: all build test sim fuzz fuzz-short chaos demo bench vet clean
+CHAOSTIME ?= 30m
+
+.PHONY: all build test sim fuzz fuzz-short chaos chaos-short demo bench vet clean
 
 all: build
 
@@ -17,10 +19,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-## test: unit and network tests, a few hundred simulator seeds, a short fuzz pass
+## test: unit and network tests, a few hundred simulator seeds, a short
+## chaos soak (root: namespaces; else loopback), a short fuzz pass
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) run ./tools/totemsim --seeds $(SEEDS)
+	$(MAKE) chaos-short
 	$(MAKE) fuzz-short
 
 ## sim: many thousands of simulator seeds
@@ -33,6 +37,15 @@ fuzz:
 
 fuzz-short:
 	@FUZZTIME=$(SHORTFUZZ) GO=$(GO) sh .ci/fuzz.sh
+
+## chaos: the chaos soak, seed after seed, for CHAOSTIME (default 30m)
+chaos: build
+	bin/chaos --repeat-for $(CHAOSTIME) --seed 1
+
+# The short soak tolerates (prints and counts, does not fail on) one known
+# open issue: CPG-level safe delivery across a partition (see the issues).
+chaos-short: build
+	bin/chaos --seed 1 --duration 60s --tolerate safe
 
 ## demo: a local 3-node cluster doing real work, then removed
 demo:
