@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/totem-gcs/totem/client"
+	"github.com/totem-gcs/totem/internal/testbin"
 )
 
 // The cluster test runs three totemd processes on 127.0.0.1 (udpu, the
@@ -41,32 +42,12 @@ type cluster struct {
 }
 
 // buildBinaries builds totemd and totemctl once per test binary.
-var buildOnce struct {
-	sync.Once
-	dir string
-	err error
-}
-
 func buildBinaries(t *testing.T) (totemd, totemctl string) {
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "totemd-bin-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.dir = dir
-		for _, pkg := range []string{"./totemd", "../tools/totemctl"} {
-			out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput()
-			if err != nil {
-				buildOnce.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-				return
-			}
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
+	dir, err := testbin.Build("daemon/totemd", "tools/totemctl")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Join(buildOnce.dir, "totemd"), filepath.Join(buildOnce.dir, "totemctl")
+	return filepath.Join(dir, "totemd"), filepath.Join(dir, "totemctl")
 }
 
 func freeUDPPorts(t *testing.T, n int) []int {

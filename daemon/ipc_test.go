@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/totem-gcs/totem/client"
+	"github.com/totem-gcs/totem/internal/testbin"
 	"github.com/totem-gcs/totem/ipc"
 	"github.com/totem-gcs/totem/totem"
 )
@@ -503,5 +504,7 @@ func TestMain(m *testing.M) {
 		fmt.Printf("link fault: %v\n", h.SetLinkFault(ctx, 0, client.LinkFault{Cut: true}))
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
 }

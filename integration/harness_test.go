@@ -11,10 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/totem-gcs/totem/internal/testbin"
 )
 
 // Generous bounds: the test box has two shared, often busy cores.
@@ -41,44 +42,20 @@ func needNetns(t *testing.T) {
 	}
 }
 
-// The binaries are built once per test binary.
-var built struct {
-	sync.Once
-	dir string
-	err error
-}
-
 // binaries returns the directory with totemd, totemctl and cluster, built
-// from this module.
+// from this module once per test binary.
 func binaries(t *testing.T) string {
 	t.Helper()
-	built.Do(func() {
-		dir, err := os.MkdirTemp("", "itg-bin-")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.dir = dir
-		start := time.Now()
-		cmd := exec.Command("go", "build", "-o", dir+"/", "../daemon/totemd", "../tools/totemctl", "../tools/cluster")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		t.Logf("built totemd, totemctl, cluster in %v", time.Since(start).Round(time.Millisecond))
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
+	dir, err := testbin.Build("daemon/totemd", "tools/totemctl", "tools/cluster")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return built.dir
+	return dir
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

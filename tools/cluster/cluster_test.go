@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/totem-gcs/totem/daemon"
+	"github.com/totem-gcs/totem/internal/testbin"
 )
 
 // The end-to-end tests drive the `cluster` binary as a user would, with
@@ -24,45 +24,23 @@ import (
 
 const e2eTimeout = 60 * time.Second
 
-var built struct {
-	sync.Once
-	dir string
-	err error
-}
-
 // buildAll builds cluster, totemd, totemctl and cpgbench into one
 // directory (cluster finds the others next to itself).
 func buildAll(t *testing.T) string {
 	t.Helper()
-	built.Do(func() {
-		dir, err := os.MkdirTemp("", "cluster-bin-")
-		if err != nil {
-			built.err = err
-			return
+	dir, err := testbin.Build("daemon/totemd", "tools/totemctl", "bench/cpgbench", "tools/cluster")
+	if err != nil {
+		if strings.Contains(err.Error(), "daemon/totemd") {
+			t.Skipf("skipped: the daemon does not build: %v", err)
 		}
-		built.dir = dir
-		for _, pkg := range []string{"../../daemon/totemd", "../../tools/totemctl", "../../bench/cpgbench", "."} {
-			out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput()
-			if err != nil {
-				built.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-				return
-			}
-		}
-	})
-	if built.err != nil {
-		if strings.Contains(built.err.Error(), "daemon/totemd") {
-			t.Skipf("skipped: the daemon does not build: %v", built.err)
-		}
-		t.Fatal(built.err)
+		t.Fatal(err)
 	}
-	return built.dir
+	return dir
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
