@@ -101,10 +101,11 @@ type Options struct {
 	// Chaos is the length of the fault phase (default drawn 1-2 s).
 	Chaos time.Duration
 	// SettleLimit bounds how long, after the load stops, the nodes may go
-	// without delivering any message before they have settled into one
-	// ring of all live nodes with everything delivered (default 3 s);
-	// HardLimit bounds the whole settle phase (default 30 s). Missing
-	// either is a NotSettled violation.
+	// without delivering a message or ordering a frame before they have
+	// settled into one ring of all live nodes with everything delivered
+	// (default 3 s); HardLimit bounds the whole settle phase (default
+	// 120 s: a slow ring with a small window can take half a minute to
+	// drain its backlog). Missing either is a NotSettled violation.
 	SettleLimit, HardLimit time.Duration
 	// Command is the program name used in ReplayCommand (default
 	// "totemsim").
