@@ -326,19 +326,25 @@ func (s *simulator) handle(ev event) {
 	case evFrame:
 		n := s.node(ev.node)
 		if !n.up() {
-			s.tr.printf(s.now, procName(n), "drop %s from n%d: node down", s.tr.frame(ev.data), ev.from)
+			if s.tr.on() {
+				s.tr.printf(s.now, procName(n), "drop %s from n%d: node down", s.tr.frame(ev.data), ev.from)
+			}
 			return
 		}
 		if s.deferIfPaused(n, ev) {
 			return
 		}
-		s.tr.printf(s.now, procName(n), "recv %s from n%d", s.tr.frame(ev.data), ev.from)
+		if s.tr.on() {
+			s.tr.printf(s.now, procName(n), "recv %s from n%d", s.tr.frame(ev.data), ev.from)
+		}
 		n.eng.Tick(s.now)
 		if err := n.eng.Step(ev.data); err != nil {
 			if errors.Is(err, totem.ErrMalformed) {
 				s.engineError(n, fmt.Sprintf("%v rejected a frame from n%d that its peer's engine produced: %v", n.proc(), ev.from, err))
 			} else {
-				s.tr.printf(s.now, procName(n), "step: %v", err)
+				if s.tr.on() {
+					s.tr.printf(s.now, procName(n), "step: %v", err)
+				}
 			}
 		}
 		s.drain(n)
@@ -434,7 +440,9 @@ func (s *simulator) start(n *node) {
 	n.nextSeq, n.pending, n.proposed, n.selfDeliv, n.ringDeliv = 0, nil, 0, 0, 0
 	n.delivered, n.regulars, n.refused = 0, 0, 0
 	s.chk.Start(n.proc())
-	s.tr.printf(s.now, procName(n), "start (ring seq on disk %d)", n.disk)
+	if s.tr.on() {
+		s.tr.printf(s.now, procName(n), "start (ring seq on disk %d)", n.disk)
+	}
 	eng.Tick(s.now)
 	s.drain(n)
 	if !s.loadStopped {
@@ -444,7 +452,9 @@ func (s *simulator) start(n *node) {
 }
 
 func (s *simulator) crash(n *node, how string) {
-	s.tr.printf(s.now, procName(n), "%s", how)
+	if s.tr.on() {
+		s.tr.printf(s.now, procName(n), "%s", how)
+	}
 	s.chk.Crash(n.proc())
 	n.eng = nil
 	n.tickSet = false
@@ -474,7 +484,9 @@ func (s *simulator) drain(n *node) {
 			arrivals = s.sendTo(n, f.To, data, arrivals[:0], false)
 			continue
 		}
-		s.tr.printf(s.now, procName(n), "send %s to all", s.tr.frame(data))
+		if s.tr.on() {
+			s.tr.printf(s.now, procName(n), "send %s to all", s.tr.frame(data))
+		}
 		for _, to := range s.ids {
 			if to != n.id {
 				arrivals = s.sendTo(n, to, data, arrivals[:0], true)
@@ -504,9 +516,13 @@ func (s *simulator) sendTo(n *node, to totem.NodeID, data []byte, arrivals []tim
 	arrivals, fate := s.net.Send(s.now, n.id, to, arrivals)
 	if fate != netsim.Delivered {
 		if multi {
-			s.tr.printf(s.now, procName(n), "  copy to n%d %v", to, fate)
+			if s.tr.on() {
+				s.tr.printf(s.now, procName(n), "  copy to n%d %v", to, fate)
+			}
 		} else {
-			s.tr.printf(s.now, procName(n), "send %s to n%d: %v", s.tr.frame(data), to, fate)
+			if s.tr.on() {
+				s.tr.printf(s.now, procName(n), "send %s to n%d: %v", s.tr.frame(data), to, fate)
+			}
 		}
 		return arrivals
 	}
@@ -528,7 +544,9 @@ func (s *simulator) sendTo(n *node, to totem.NodeID, data []byte, arrivals []tim
 func (s *simulator) deliver(n *node, d totem.Delivery) {
 	p := n.proc()
 	if c := d.Config; c != nil {
-		s.tr.printf(s.now, p.String(), "install %v %v members %v joined %v left %v", c.Kind, c.Ring, c.Members, c.Joined, c.Left)
+		if s.tr.on() {
+			s.tr.printf(s.now, p.String(), "install %v %v members %v joined %v left %v", c.Kind, c.Ring, c.Members, c.Joined, c.Left)
+		}
 		s.chk.Config(p, evs.Config{Kind: c.Kind, Ring: c.Ring, Members: c.Members, Joined: c.Joined, Left: c.Left})
 		if c.Kind == totem.Regular {
 			n.ringDeliv = 0
@@ -538,11 +556,15 @@ func (s *simulator) deliver(n *node, d totem.Delivery) {
 	}
 	id, err := ParsePayload(d.Payload)
 	if err != nil {
-		s.tr.printf(s.now, p.String(), "deliver garbage from n%d (%d bytes): %v", d.Sender, len(d.Payload), err)
+		if s.tr.on() {
+			s.tr.printf(s.now, p.String(), "deliver garbage from n%d (%d bytes): %v", d.Sender, len(d.Payload), err)
+		}
 		s.chk.Garbled(p, d.Sender, len(d.Payload), err.Error())
 		return
 	}
-	s.tr.printf(s.now, p.String(), "deliver %v %v %dB", id, d.Guarantee, len(d.Payload))
+	if s.tr.on() {
+		s.tr.printf(s.now, p.String(), "deliver %v %v %dB", id, d.Guarantee, len(d.Payload))
+	}
 	s.chk.Deliver(p, evs.Message{ID: id, Sender: d.Sender, Guarantee: d.Guarantee, Digest: Digest(d.Payload), Size: len(d.Payload)})
 	n.ringDeliv++
 	n.delivered++
@@ -592,14 +614,18 @@ func (s *simulator) propose(n *node) {
 		err := n.eng.Propose(n.pending, n.pendingG)
 		switch {
 		case err == nil:
-			s.tr.printf(s.now, procName(n), "propose %v %v %dB", n.pendingID, n.pendingG, len(n.pending))
+			if s.tr.on() {
+				s.tr.printf(s.now, procName(n), "propose %v %v %dB", n.pendingID, n.pendingG, len(n.pending))
+			}
 			s.chk.Proposed(n.proc(), evs.Message{ID: n.pendingID, Sender: n.id, Guarantee: n.pendingG, Digest: Digest(n.pending), Size: len(n.pending)})
 			n.nextSeq++
 			n.proposed++
 			s.proposed++
 			n.pending = nil
 		case errors.Is(err, totem.ErrBackpressure):
-			s.tr.printf(s.now, procName(n), "propose %v %dB: back-pressure", n.pendingID, len(n.pending))
+			if s.tr.on() {
+				s.tr.printf(s.now, procName(n), "propose %v %dB: back-pressure", n.pendingID, len(n.pending))
+			}
 			n.refused++
 			refused = true
 		case errors.Is(err, totem.ErrStopped):
