@@ -38,13 +38,16 @@
 //     delivered the service is syncing: other messages delivered meanwhile
 //     are held back, and local sends are refused with ErrTryAgain. When the
 //     last announcement is delivered (the same place on every node) the new
-//     view of every group is exactly the union of the announcements; each
-//     node reports the difference from its previous view to its local
-//     members (joined: NODEUP; left: NODEDOWN when the member's node is no
-//     longer in the ring or has just joined it (it restarted, or was
-//     partitioned away without our noticing), PROCDOWN when its node stayed
-//     in the ring but no longer announces it), then applies the held-back
-//     messages in order.
+//     view of every group is exactly the union of the announcements. Each
+//     node first reports the members of nodes that Totem says joined (they
+//     come from configurations this node was not part of: a restart, or a
+//     partition it did not notice) as left with NODEDOWN, as those nodes
+//     saw this node's members leave; then it reports the difference from
+//     that view to its local members (joined: NODEUP; left: NODEDOWN when
+//     the member's node is no longer in the ring, PROCDOWN when its node
+//     stayed in the ring but no longer announces it), and applies the
+//     held-back messages in order. So every view a process installs is
+//     installed by every member it lists that stays connected.
 //   - If another regular configuration arrives before a sync completes and
 //     every node of the syncing ring moved on together (the transitional
 //     configuration is that whole ring), they all delivered the same

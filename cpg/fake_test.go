@@ -31,6 +31,11 @@ type fakeRing struct {
 	// proposals in the transitional configuration (old-ring messages only
 	// some nodes received).
 	inflight bool
+	// unaware nodes get no configuration change from partition: they keep
+	// their old ring as if they had not noticed (Totem may form a ring
+	// around a node that stays in it, while the others pass through
+	// configurations without it).
+	unaware map[totem.NodeID]bool
 }
 
 type proposal struct {
@@ -138,14 +143,28 @@ func (r *fakeRing) partition(comps ...[]totem.NodeID) {
 	if !slices.Equal(in, live) {
 		r.t.Fatalf("partition %v does not cover the live nodes %v", comps, live)
 	}
-	// Old-ring messages some transitional groups received.
+	// Old-ring messages some transitional groups received. A node whose
+	// old ring is gone (it did not see the last change) is a transitional
+	// group of its own.
 	type key struct{ old, new int }
 	trans := make(map[key][]totem.NodeID)
 	for ci, c := range comps {
 		for _, id := range c {
 			n := r.nodes[id]
+			if r.unaware[id] {
+				continue
+			}
 			oi := slices.IndexFunc(r.comps, func(o []totem.NodeID) bool { return slices.Equal(o, n.comp) })
+			if oi < 0 && n.comp != nil {
+				oi = -1 - int(id)
+			}
 			trans[key{oi, ci}] = append(trans[key{oi, ci}], id)
+		}
+	}
+	transOf := make(map[totem.NodeID]totem.NodeSet)
+	for _, t := range trans {
+		for _, id := range t {
+			transOf[id] = t
 		}
 	}
 	keys := make([]key, 0, len(trans))
@@ -199,7 +218,7 @@ func (r *fakeRing) partition(comps ...[]totem.NodeID) {
 	}
 	for _, k := range keys {
 		t := trans[k]
-		if k.old >= 0 {
+		if k.old != -1 {
 			cc := &totem.ConfigChange{Kind: totem.Transitional, Ring: rings[k.new], Members: t}
 			// Which other senders this group heard, as a prefix per sender.
 			heard := make(map[totem.NodeID]int)
@@ -232,9 +251,14 @@ func (r *fakeRing) partition(comps ...[]totem.NodeID) {
 		ring := rings[ci]
 		for _, id := range c {
 			n := r.nodes[id]
-			prev := n.comp
+			if r.unaware[id] {
+				continue
+			}
+			// Like Totem: joined and left are relative to the transitional
+			// configuration.
+			t := transOf[id]
 			cc := &totem.ConfigChange{Kind: totem.Regular, Ring: ring, Members: slices.Clone(c),
-				Joined: totem.NodeSet(c).Minus(prev), Left: totem.NodeSet(prev).Minus(c)}
+				Joined: totem.NodeSet(c).Minus(t), Left: totem.NodeSet(n.comp).Minus(t)}
 			n.comp = slices.Clone(c)
 			r.deliver(n, totem.Delivery{Config: cc})
 		}

@@ -660,3 +660,71 @@ func TestStaleSyncIgnoredAndLocalMemberLimit(t *testing.T) {
 	r.settle()
 	r.check()
 }
+
+// A node may stay in a ring that the others leave and come back to: Totem
+// then gives it a regular configuration whose joined set holds them (they
+// passed through configurations it never saw). Its members must see theirs
+// leave and come back, as they saw its own do, so that every view a
+// process installs is installed by every member it lists (the chaos soak
+// found node 1's processes missing a view the others installed).
+func TestNodesBackFromRingsWeDidNotSeeLeaveAndRejoin(t *testing.T) {
+	r := newFakeRing(t, 12, 1, 2, 3)
+	r.join(1, 1, 11, "g")
+	r.join(2, 2, 21, "g")
+	r.join(3, 3, 31, "g")
+	r.settle()
+	r.unaware = map[totem.NodeID]bool{1: true}
+	r.partition([]totem.NodeID{1}, []totem.NodeID{2, 3})
+	r.settle()
+	r.unaware = nil
+	r.partition([]totem.NodeID{1, 2, 3})
+	r.settle()
+	if err := r.send(2, 2, 21, "g", "after", totem.Safe); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+
+	all := []cpg.Member{m(1, 11), m(2, 21), m(3, 31)}
+	views := func(id totem.NodeID, conn cpg.ConnID) [][]cpg.Member {
+		var out [][]cpg.Member
+		for _, c := range confchgs(r.node(id), conn, "g") {
+			out = append(out, c.Members)
+		}
+		return out
+	}
+	// Node 1 never saw a change, yet its member sees 2 and 3 go and come back.
+	cs := confchgs(r.node(1), 1, "g")
+	if n := len(cs); n < 2 ||
+		!slices.Equal(cs[n-2].Left, []cpg.Member{mr(2, 21, cpg.ReasonNodeDown), mr(3, 31, cpg.ReasonNodeDown)}) ||
+		!slices.Equal(cs[n-2].Members, []cpg.Member{m(1, 11)}) ||
+		!slices.Equal(cs[n-1].Joined, []cpg.Member{mr(2, 21, cpg.ReasonNodeUp), mr(3, 31, cpg.ReasonNodeUp)}) ||
+		!slices.Equal(cs[n-1].Members, all) {
+		t.Fatalf("node 1's views: %v", views(1, 1))
+	}
+	// Every process installed the full view as many times: the views are
+	// the same views, and the message is delivered in the same one.
+	count := func(vs [][]cpg.Member) int {
+		k := 0
+		for _, v := range vs {
+			if slices.Equal(v, all) {
+				k++
+			}
+		}
+		return k
+	}
+	want := count(views(1, 1))
+	for _, p := range []struct {
+		id   totem.NodeID
+		conn cpg.ConnID
+	}{{2, 2}, {3, 3}} {
+		if got := count(views(p.id, p.conn)); got != want {
+			t.Fatalf("node %d installed the full view %d times, node 1 %d times: %v / %v", p.id, got, want, views(p.id, p.conn), views(1, 1))
+		}
+	}
+	for id := totem.NodeID(1); id <= 3; id++ {
+		if got := delivered(r.node(id), cpg.ConnID(id), "g"); !slices.Contains(got, "2:21:after:safe") {
+			t.Fatalf("node %d delivered %v", id, got)
+		}
+	}
+	r.check()
+}

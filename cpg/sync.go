@@ -37,7 +37,9 @@ func (s *Service) config(cc *totem.ConfigChange) {
 	s.haveRing = true
 	s.events = append(s.events, RingChange{Ring: cc.Ring, Members: slices.Clone(cc.Members)})
 	s.startSync(cc.Ring, cc.Members)
-	s.syncJoined = slices.Clone(cc.Joined)
+	// Nodes that joined a ring whose sync never completed stay new to us
+	// until one does.
+	s.syncJoined = s.syncJoined.Union(cc.Joined)
 }
 
 // carrySync ends a sync that another regular configuration cut short when
@@ -215,6 +217,15 @@ func (s *Service) finishSync() {
 	s.syncing = false
 	s.ann = nil
 	s.stats.Syncs++
+	// Members of nodes that come from configurations we were not part of
+	// (Totem's joined set: a restart, or a partition we did not notice)
+	// left our view there, as they did on their own nodes: show that
+	// before the new view brings them back, so that every view a process
+	// installs is installed by every member it lists.
+	if len(s.syncJoined) > 0 {
+		s.install(viewWithout(s.groups, s.syncJoined), announced)
+		s.syncJoined = nil
+	}
 	carried := s.carried
 	s.carried = nil
 	for k, seg := range carried {
@@ -278,6 +289,19 @@ func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]b
 			s.groups[g] = slices.Clone(ms)
 		}
 	}
+}
+
+// viewWithout returns view without the members on nodes.
+func viewWithout(view map[string][]Member, nodes totem.NodeSet) map[string][]Member {
+	out := make(map[string][]Member, len(view))
+	for g, ms := range view {
+		for _, m := range ms {
+			if !nodes.Contains(m.Node) {
+				out[g] = append(out[g], m)
+			}
+		}
+	}
+	return out
 }
 
 // undoView returns the members of view on nodes, with the control
