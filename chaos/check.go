@@ -59,6 +59,9 @@ type Result struct {
 	Processes  int // process logs read
 	Messages   int // distinct messages sent (send attempts)
 	Deliveries int // deliveries over all processes
+	// Undelivered counts messages the service discarded and reported to
+	// their senders (they are exempt from self delivery).
+	Undelivered int
 	Views      int // distinct views (group, members, occurrence)
 	Violations []Violation
 	// Counts of violations by kind (all of them, even past the ones kept).
@@ -176,8 +179,11 @@ func Check(logs []*Log, opts Options) *Result {
 			case TypeSent:
 				p.sent[r.Counter] = true
 				c.sentBy[msgID{l.Proc.Group, l.Proc.NodeID, l.Proc.PID, r.Counter}] = p
-			case TypeSendFail:
+			case TypeSendFail, TypeUndelivered:
 				p.failed[r.Counter] = true
+				if r.Type == TypeUndelivered {
+					c.res.Undelivered++
+				}
 			case TypeEnd:
 				p.clean = r.Reason == EndStop
 			}
@@ -587,6 +593,9 @@ func (r *Result) Summary(seed int64, faults int) string {
 	}
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, " ") + ")"
+	}
+	if r.Undelivered > 0 {
+		s += fmt.Sprintf(" undelivered=%d", r.Undelivered)
 	}
 	return s
 }

@@ -321,3 +321,23 @@ func TestLivenessCaught(t *testing.T) {
 		t.Fatalf("no deliveries not caught: %v", r.Violations)
 	}
 }
+
+// A message the service reported undelivered to its sender need not come
+// back; one that was neither delivered nor reported is a self-delivery
+// violation.
+func TestUndeliveredExcused(t *testing.T) {
+	s := scenario()
+	a := s["a"]
+	s["a"] = append(a[:len(a)-1:len(a)-1], sent(3), Record{Type: TypeUndelivered, Counter: 3}, a[len(a)-1])
+	r := run(t, s)
+	if r.Total() != 0 || r.Undelivered != 1 {
+		t.Fatalf("violations %v, undelivered %d", r.Violations, r.Undelivered)
+	}
+	if got := r.Summary(seed, 0); !strings.HasSuffix(got, " undelivered=1") {
+		t.Errorf("summary %q", got)
+	}
+	s["a"] = append(a[:len(a)-1:len(a)-1], sent(3), a[len(a)-1])
+	if r := run(t, s); r.Counts[KindSelf] != 1 {
+		t.Fatalf("self = %d, want 1; violations %v", r.Counts[KindSelf], r.Violations)
+	}
+}

@@ -11,7 +11,9 @@
 // (node, pid) totemd reports for it); then, in the order they happened,
 // the `totemctl cpg listen --json` events (deliver, confchg) and the
 // process's own sends: {"type":"sent","counter":C} written before Send is
-// called, {"type":"sendfail","counter":C} if it failed, and a last
+// called, {"type":"sendfail","counter":C} if it failed,
+// {"type":"undelivered","counter":C} if the service later discarded it and
+// said so (a sync cut short by a partition; it need not come back), and a last
 // {"type":"end","reason":"stop"} when the process left the group cleanly.
 // A log without that end record is a process that crashed, was killed or
 // lost its daemon; it is not a survivor. Every message is a Payload naming

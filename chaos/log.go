@@ -26,6 +26,10 @@ const (
 	TypeSent = "sent"
 	// TypeSendFail says that Send returned an error for a counter.
 	TypeSendFail = "sendfail"
+	// TypeUndelivered says that the service discarded one of the process's
+	// own messages (a sync cut short by a partition) and told it so: the
+	// message need not come back.
+	TypeUndelivered = "undelivered"
 	// TypeEnd is the last line of a process that stopped on its own.
 	TypeEnd = "end"
 )
@@ -125,7 +129,7 @@ func ParseLog(name string, r io.Reader) (*Log, error) {
 				if rec.Group != l.Proc.Group {
 					return nil, fmt.Errorf("%s:%d: %s of group %q in a log of group %q", name, lineNo, rec.Type, rec.Group, l.Proc.Group)
 				}
-			case TypeSent, TypeSendFail, TypeEnd:
+			case TypeSent, TypeSendFail, TypeUndelivered, TypeEnd:
 			default:
 				return nil, fmt.Errorf("%s:%d: unknown record type %q", name, lineNo, rec.Type)
 			}

@@ -217,15 +217,15 @@ func (s *Service) finishSync() {
 	s.syncing = false
 	s.ann = nil
 	s.stats.Syncs++
-	// Members of nodes that come from configurations we were not part of
-	// (Totem's joined set: a restart, or a partition we did not notice)
-	// left our view there, as they did on their own nodes: show that
-	// before the new view brings them back, so that every view a process
-	// installs is installed by every member it lists.
-	if len(s.syncJoined) > 0 {
-		s.install(viewWithout(s.groups, s.syncJoined), announced)
-		s.syncJoined = nil
-	}
+	// First the view of the nodes that have stayed with us since our last
+	// sync: members of nodes that left, and of nodes that come from
+	// configurations we were not part of (Totem's joined set: a restart,
+	// or a partition we did not notice), go with NODEDOWN, as those nodes
+	// saw ours go. Every node that stayed with us computes this same view,
+	// so every view a process installs is installed by every member it
+	// lists; then the new view brings back who came back.
+	s.install(viewOn(s.groups, s.syncNodes.Minus(s.syncJoined)), announced)
+	s.syncJoined = nil
 	carried := s.carried
 	s.carried = nil
 	for k, seg := range carried {
@@ -291,12 +291,12 @@ func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]b
 	}
 }
 
-// viewWithout returns view without the members on nodes.
-func viewWithout(view map[string][]Member, nodes totem.NodeSet) map[string][]Member {
+// viewOn returns the members of view on nodes.
+func viewOn(view map[string][]Member, nodes totem.NodeSet) map[string][]Member {
 	out := make(map[string][]Member, len(view))
 	for g, ms := range view {
 		for _, m := range ms {
-			if !nodes.Contains(m.Node) {
+			if nodes.Contains(m.Node) {
 				out[g] = append(out[g], m)
 			}
 		}

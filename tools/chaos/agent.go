@@ -165,6 +165,12 @@ func agent(f agentFlags) error {
 					continue
 				}
 				r = chaos.Record{Type: chaos.TypeConfChg, Group: e.Group, Members: members(e.Members), Joined: members(e.Joined), Left: members(e.Left)}
+			case *client.Undelivered:
+				pl, err := chaos.DecodePayload(e.Data)
+				if e.Group != f.group || err != nil {
+					continue
+				}
+				r = chaos.Record{Type: chaos.TypeUndelivered, Counter: pl.Counter}
 			default:
 				continue
 			}
