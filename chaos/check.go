@@ -62,8 +62,8 @@ type Result struct {
 	// Undelivered counts messages the service discarded and reported to
 	// their senders (they are exempt from self delivery).
 	Undelivered int
-	Views      int // distinct views (group, members, occurrence)
-	Violations []Violation
+	Views       int // distinct views (group, members, occurrence)
+	Violations  []Violation
 	// Counts of violations by kind (all of them, even past the ones kept).
 	Counts map[string]int
 }
