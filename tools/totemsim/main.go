@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,12 @@ import (
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// A seed's heap is small and short-lived: collecting less often
+		// runs about 30% more seeds per second (40 seeds: 7.5 s at the
+		// default of 100, 5.2 s at 400).
+		debug.SetGCPercent(400)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
