@@ -103,6 +103,10 @@ type pview struct {
 	members    []Member
 	deliveries []msgID
 	safe       map[msgID]bool
+	// parent is, for the view of a transitional configuration, the view
+	// the process had before it: the old ring's last messages may be
+	// delivered in either.
+	parent viewKey
 }
 
 // proc is one parsed process.
@@ -121,6 +125,8 @@ type checker struct {
 	procs  map[ProcID]*proc
 	order  []ProcID
 	sentBy map[msgID]*proc
+	// parent maps each transitional view to the view before it.
+	parent map[viewKey]viewKey
 }
 
 func (c *checker) add(kind, format string, args ...any) {
@@ -195,11 +201,19 @@ func Check(logs []*Log, opts Options) *Result {
 	}
 	views := map[viewKey][]*proc{}
 	viewOf := map[viewKey]*pview{}
+	c.parent = map[viewKey]viewKey{}
 	for _, id := range c.order {
 		p := c.procs[id]
 		for _, v := range p.views {
 			views[v.key] = append(views[v.key], p)
 			viewOf[v.key] = v
+			if v.parent == "" {
+				continue
+			}
+			if was, ok := c.parent[v.key]; ok && was != v.parent {
+				c.add(KindViews, "transitional view %s follows view %s at %v but %s elsewhere", v.key, v.parent, id, was)
+			}
+			c.parent[v.key] = v.parent
 		}
 	}
 	c.res.Views = len(views)
@@ -258,7 +272,15 @@ func (c *checker) buildViews(p *proc) {
 			}
 			c.checkTransition(p, prev, r, cur == nil)
 			seen[list]++
-			cur = &pview{key: viewKey(fmt.Sprintf("%s|%s|#%d", self.Group, list, seen[list])), members: ms, safe: map[msgID]bool{}}
+			key := viewKey(fmt.Sprintf("%s|%s|#%d", self.Group, list, seen[list]))
+			var parent viewKey
+			if r.Transitional {
+				key += "|transitional"
+				if cur != nil {
+					parent = cur.key
+				}
+			}
+			cur = &pview{key: key, members: ms, safe: map[msgID]bool{}, parent: parent}
 			p.views = append(p.views, cur)
 			prev = ms
 		case TypeDeliver:
@@ -433,7 +455,8 @@ func (c *checker) checkView(k viewKey, members []Member, installed []*proc) {
 		}
 	}
 	// Safe: delivered by anyone, delivered by every member that survived
-	// the view (moved to a next view; clean leavers may have left first).
+	// the view (moved to a next view; clean leavers may have left first),
+	// in it or in the transitional view that follows it.
 	safe := map[msgID]ProcID{}
 	for i, v := range pvs {
 		for m := range v.safe {
@@ -442,10 +465,19 @@ func (c *checker) checkView(k viewKey, members []Member, installed []*proc) {
 	}
 	for m, by := range safe {
 		for i, p := range installed {
-			if indexOf(p, k)+1 >= len(p.views) {
+			at := indexOf(p, k)
+			if at+1 >= len(p.views) {
 				continue
 			}
-			if _, ok := set(pvs[i].deliveries)[m]; !ok {
+			got := set(pvs[i].deliveries)
+			if next := p.views[at+1]; next.parent == k {
+				// The old ring's last messages may come in the
+				// transitional view that follows.
+				for _, d := range next.deliveries {
+					got[d] = struct{}{}
+				}
+			}
+			if _, ok := got[m]; !ok {
 				c.add(KindSafe, "view %s: safe %v delivered by %v but not by %v, which survived the view", k, m, by, p.log.Proc)
 			}
 		}
@@ -555,13 +587,22 @@ func (c *checker) checkSameViewDelivery() {
 			if k == "" {
 				continue
 			}
-			if w, ok := where[m]; ok && w != k {
+			if w, ok := where[m]; ok && c.base(w) != c.base(k) {
 				c.add(KindViews, "%v delivered in view %s by %v but in view %s by %v", m, w, who[m], k, id)
 				continue
 			}
 			where[m], who[m] = k, id
 		}
 	}
+}
+
+// base is the view a message delivered in view k was ordered in: k, or
+// for a transitional view the view before it.
+func (c *checker) base(k viewKey) viewKey {
+	if p, ok := c.parent[k]; ok {
+		return p
+	}
+	return k
 }
 
 func abbreviate(b []byte) string {

@@ -341,3 +341,61 @@ func TestUndeliveredExcused(t *testing.T) {
 		t.Fatalf("self = %d, want 1; violations %v", r.Counts[KindSelf], r.Violations)
 	}
 }
+
+// trans is the view of a transitional configuration.
+func trans(members, left []Member) Record {
+	r := conf(members, nil, left)
+	r.Transitional = true
+	return r
+}
+
+// The ring breaks up while b's safe #1 is in flight. a and b, who stay
+// together, can deliver it only after the break, in the transitional view
+// [a b]; c, cut off, may have delivered it in [a b c] (then Totem gave it
+// to every node of that ring) or not at all. If c delivered it in [a b c]
+// but a and b never did, that is a violation.
+func TestTransitionalViews(t *testing.T) {
+	abc := ms(pa, pb, pc)
+	logs := func(abDeliver, cDelivers bool) map[string][]Record {
+		ab := func(self Member, sentRec Record) []Record {
+			r := []Record{}
+			if self == pa {
+				r = append(r, conf(ms(pa), ms(pa), nil), conf(ms(pa, pb), ms(pb), nil))
+			} else {
+				r = append(r, conf(ms(pa, pb), ms(pb), nil))
+			}
+			r = append(r, conf(abc, ms(pc), nil), deliver(pa, 1, "agreed"), sentRec, trans(ms(pa, pb), nodedown(pc)))
+			if abDeliver {
+				r = append(r, deliver(pb, 1, "safe"))
+			}
+			return append(r, Record{Type: TypeEnd, Reason: EndStop})
+		}
+		c := []Record{conf(abc, ms(pc), nil), deliver(pa, 1, "agreed")}
+		if cDelivers {
+			c = append(c, deliver(pb, 1, "safe"))
+		}
+		c = append(c, trans(ms(pc), nodedown(pa, pb)), Record{Type: TypeEnd, Reason: EndStop})
+		bSent := sent(1)
+		if !abDeliver {
+			bSent = Record{Type: TypeUndelivered, Counter: 1}
+		}
+		return map[string][]Record{"a": ab(pa, sent(1)), "b": append([]Record{sent(1)}, ab(pb, bSent)...), "c": c}
+	}
+	for _, ok := range []struct{ ab, c bool }{{true, false}, {true, true}} {
+		if r := run(t, logs(ok.ab, ok.c)); r.Total() != 0 {
+			t.Fatalf("a, b deliver in the transitional view: %v, c in [a b c]: %v: %v", ok.ab, ok.c, r.Violations)
+		}
+	}
+	if r := run(t, logs(false, true)); r.Counts[KindSafe] != 2 || r.Total() != 2 {
+		t.Fatalf("want a's and b's missed safe message, got %v", r.Violations)
+	}
+	// Delivered in [a b c]'s transitional successors by a, b and c: fine;
+	// but in a regular view that follows it, it is a different view.
+	s := logs(true, false)
+	c := s["c"]
+	c[2] = conf(ms(pc), nil, nodedown(pa, pb))
+	s["c"] = append(append([]Record{}, c[:3]...), deliver(pb, 1, "safe"), c[3])
+	if r := run(t, s); r.Counts[KindViews] == 0 {
+		t.Fatalf("c delivered b's #1 in its regular view [c]; violations %v", r.Violations)
+	}
+}

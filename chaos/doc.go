@@ -24,18 +24,23 @@
 // A view is a group, its sorted member list, and the occurrence of that
 // list in the process's history (the second time a process sees members
 // {1:10, 2:20} is another view than the first). Messages between two
-// confchgs belong to the first.
+// confchgs belong to the first. A confchg marked "transitional":true is the
+// view of a transitional configuration: the ring broke up, and the old
+// ring's last messages may be delivered in it instead of in the view
+// before it (its parent), as extended virtual synchrony allows.
 //
 // # Properties
 //
 // See the Kind constants: agreed order within a view; the same set for
 // members that moved together to the same next view (or both left it
 // cleanly); no duplicates; no invented or corrupted messages; per-sender
-// FIFO; self delivery for survivors; safe delivery (a safe message
-// delivered in a view by anyone is delivered in it by every member that
-// installed a next view); views agree (a listed member that survived
-// installed the view, views follow from joined and left, a message is
-// delivered in the same view by all); and no loss: a message its sender
+// FIFO; self delivery for survivors (messages the service reported
+// undelivered excepted); safe delivery (a safe message delivered in a view
+// by anyone is delivered, in it or in the transitional view that follows
+// it, by every member that installed a next view); views agree (a listed
+// member that survived installed the view, views follow from joined and
+// left, a message is delivered in the same view by all, a transitional
+// view and its parent counting as one); and no loss: a message its sender
 // got back reached every member that stayed in every view with the sender
 // until both ended cleanly. With Options.ExpectClean, a run in which fewer
 // processes ended cleanly, or nothing was delivered, fails too (liveness),

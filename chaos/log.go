@@ -56,10 +56,12 @@ type Record struct {
 	Members   []Member `json:"members,omitempty"`
 	Joined    []Member `json:"joined,omitempty"`
 	Left      []Member `json:"left,omitempty"`
-	Counter   uint64   `json:"counter,omitempty"`
-	Reason    string   `json:"reason,omitempty"`
-	Error     string   `json:"error,omitempty"`
-	Time      int64    `json:"t,omitempty"` // unix nanoseconds, informative
+	// Transitional marks the view of a transitional configuration.
+	Transitional bool   `json:"transitional,omitempty"`
+	Counter      uint64 `json:"counter,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	Error        string `json:"error,omitempty"`
+	Time         int64  `json:"t,omitempty"` // unix nanoseconds, informative
 }
 
 // ProcID names one process in one group: the (node, pid) the daemon

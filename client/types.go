@@ -75,6 +75,12 @@ type ConfChange struct {
 	Members []Member
 	Joined  []Member
 	Left    []Member
+	// Transitional is set on the view of a transitional configuration:
+	// the ring broke up and the members of nodes that did not come along
+	// left (NODEDOWN) at once; the old ring's last messages follow in this
+	// view, and the next view brings whoever the new ring adds. Most
+	// programs can treat it as any other change.
+	Transitional bool
 }
 
 // Undelivered tells that one of this handle's own messages to Group was

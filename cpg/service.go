@@ -425,7 +425,7 @@ func (s *Service) applyOp(sender totem.NodeID, op ctrlOp) {
 		members := insertMember(old, who)
 		s.groups[op.Group] = members
 		who.Reason = ReasonJoin
-		s.confchg(op.Group, members, s.localRecipients(op.Group, members), []Member{who}, nil)
+		s.confchg(op.Group, members, s.localRecipients(op.Group, members), []Member{who}, nil, false)
 		return
 	}
 	// Leave or procdown. The leaver is told too, unless its connection is
@@ -445,7 +445,7 @@ func (s *Service) applyOp(sender totem.NodeID, op ctrlOp) {
 		s.groups[op.Group] = members
 	}
 	who.Reason = op.Op.reason()
-	s.confchg(op.Group, members, recipients, nil, []Member{who})
+	s.confchg(op.Group, members, recipients, nil, []Member{who}, false)
 }
 
 // dropRecord forgets a local membership whose leave or procdown has been
@@ -466,14 +466,15 @@ func (s *Service) dropRecord(group string, pid uint32) {
 }
 
 // confchg emits a ConfChg for group to each of recipients.
-func (s *Service) confchg(group string, members []Member, recipients []*record, joined, left []Member) {
+func (s *Service) confchg(group string, members []Member, recipients []*record, joined, left []Member, transitional bool) {
 	for _, r := range recipients {
 		s.events = append(s.events, ConfChg{
-			Conn:    r.conn,
-			Group:   group,
-			Members: slices.Clone(members),
-			Joined:  slices.Clone(joined),
-			Left:    slices.Clone(left),
+			Conn:         r.conn,
+			Group:        group,
+			Members:      slices.Clone(members),
+			Joined:       slices.Clone(joined),
+			Left:         slices.Clone(left),
+			Transitional: transitional,
 		})
 	}
 }

@@ -728,3 +728,57 @@ func TestNodesBackFromRingsWeDidNotSeeLeaveAndRejoin(t *testing.T) {
 	}
 	r.check()
 }
+
+// When the ring breaks up, the members of nodes that did not come along
+// leave at once in a transitional view, and the old ring's last messages
+// are delivered in it: Totem guarantees a safe message delivered there
+// only to the nodes of the transitional configuration.
+func TestTransitionalViewBeforeOldRingMessages(t *testing.T) {
+	r := newFakeRing(t, 13, 1, 2, 3)
+	r.join(1, 1, 11, "g")
+	r.join(2, 2, 21, "g")
+	r.join(3, 3, 31, "g")
+	r.settle()
+	r.inflight = true
+	for i := range 3 {
+		if err := r.send(1, 1, 11, "g", fmt.Sprint("late", i), totem.Safe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Node 1's proposals are still queued; the ring breaks before they
+	// are ordered, so the part that goes out is delivered in the
+	// transitional configuration.
+	r.partition([]totem.NodeID{1, 2}, []totem.NodeID{3})
+	r.inflight = false
+	r.settle()
+	for _, p := range []struct {
+		id   totem.NodeID
+		conn cpg.ConnID
+	}{{1, 1}, {2, 2}} {
+		evs := r.node(p.id).eventsFor(p.conn)
+		at := slices.IndexFunc(evs, func(ev cpg.Event) bool {
+			c, ok := ev.(cpg.ConfChg)
+			return ok && c.Transitional
+		})
+		if at < 0 {
+			t.Fatalf("node %d: no transitional view: %s", p.id, describe(evs))
+		}
+		c := evs[at].(cpg.ConfChg)
+		if !slices.Equal(c.Members, []cpg.Member{m(1, 11), m(2, 21)}) || !slices.Equal(c.Left, []cpg.Member{mr(3, 31, cpg.ReasonNodeDown)}) {
+			t.Fatalf("node %d: transitional view %+v", p.id, c)
+		}
+		late := 0
+		for i, ev := range evs {
+			if d, ok := ev.(cpg.Deliver); ok && strings.Contains(string(d.Data), "late") {
+				if i < at {
+					t.Fatalf("node %d delivered %q before the transitional view: %s", p.id, d.Data, describe(evs))
+				}
+				late++
+			}
+		}
+		if late != 3 {
+			t.Fatalf("node %d delivered %d of node 1's 3 last messages: %s", p.id, late, describe(evs))
+		}
+	}
+	r.check()
+}

@@ -16,13 +16,17 @@ type segment struct {
 // config handles a configuration change delivered by Totem.
 func (s *Service) config(cc *totem.ConfigChange) {
 	if cc.Kind != totem.Regular {
-		// Transitional: old-ring messages keep coming and are applied (or
-		// held) as usual, in the views they were ordered in: a node that
-		// delivers one here delivers it in the same view as a node that
-		// delivered it in the regular configuration. Members of nodes that
-		// left are removed by the sync of the next regular configuration.
+		// Transitional: the members of nodes that did not come along
+		// leave at once (a transitional view), and the old ring's last
+		// messages are applied in that view: Totem guarantees a safe
+		// message delivered here only to the nodes of this configuration.
+		// A sync in progress keeps holding messages; if it completes
+		// here, its view is restricted the same way (see finishSync).
 		s.trans = slices.Clone(cc.Members)
 		s.haveTrans = true
+		if !s.syncing {
+			s.install(viewOn(s.groups, s.trans), nil, true)
+		}
 		return
 	}
 	if s.syncing {
@@ -224,17 +228,23 @@ func (s *Service) finishSync() {
 	// saw ours go. Every node that stayed with us computes this same view,
 	// so every view a process installs is installed by every member it
 	// lists; then the new view brings back who came back.
-	s.install(viewOn(s.groups, s.syncNodes.Minus(s.syncJoined)), announced)
+	s.install(viewOn(s.groups, s.syncNodes.Minus(s.syncJoined)), announced, false)
 	s.syncJoined = nil
 	carried := s.carried
 	s.carried = nil
 	for k, seg := range carried {
-		s.install(undoView(view, seg.nodes, carried[k:]), announced)
+		s.install(undoView(view, seg.nodes, carried[k:]), announced, false)
 		for _, h := range seg.msgs {
 			s.apply(h.sender, h.guarantee, h.m)
 		}
 	}
-	s.install(view, announced)
+	s.install(view, announced, false)
+	if s.haveTrans {
+		// The sync completed among the old ring's last messages, after
+		// the ring broke up: the held messages follow in the
+		// transitional view, as on the nodes that were not syncing.
+		s.install(viewOn(view, s.trans), nil, true)
+	}
 	held := s.held
 	s.held = nil
 	for _, h := range held {
@@ -244,7 +254,7 @@ func (s *Service) finishSync() {
 
 // install replaces the agreed view with view and tells the local members
 // of every group that changed.
-func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]bool) {
+func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]bool, transitional bool) {
 	names := sortedKeys(s.groups)
 	for g := range view {
 		if _, ok := s.groups[g]; !ok {
@@ -281,7 +291,7 @@ func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]b
 				recipients = append(recipients, r)
 			}
 		}
-		s.confchg(g, cur, recipients, joined, left)
+		s.confchg(g, cur, recipients, joined, left, transitional)
 	}
 	s.groups = make(map[string][]Member, len(view))
 	for g, ms := range view {

@@ -95,6 +95,15 @@ type ConfChg struct {
 	Members []Member
 	Joined  []Member
 	Left    []Member
+	// Transitional marks the view of a transitional configuration: the
+	// ring broke up, the members of nodes that did not come along with
+	// this one have left (NODEDOWN), and the old ring's last messages
+	// follow in this view. A message is delivered in the view it was
+	// ordered in, or, by a node that could only deliver it after the
+	// break, in the transitional view that follows it; a safe message
+	// delivered in a view reaches every member of that view that does
+	// not fail.
+	Transitional bool
 }
 
 // RingChange is a new Totem ring (regular configuration). It is addressed

@@ -261,6 +261,7 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
 					Type: ipc.EventConfchg, Group: ev.Group,
 					Members: members(ev.Members), Joined: members(ev.Joined), Left: members(ev.Left),
+					Transitional: ev.Transitional,
 				}})
 			}
 		case cpg.Undelivered:

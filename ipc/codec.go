@@ -73,7 +73,7 @@ func decodeMembers(dec *msgpack.Decoder) ([]Member, error) {
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (e Event) EncodeMsgpack(enc *msgpack.Encoder) error {
-	if err := enc.EncodeArrayLen(eventFields); err != nil {
+	if err := enc.EncodeArrayLen(eventFields + 1); err != nil {
 		return err
 	}
 	for _, f := range []func() error{
@@ -89,6 +89,7 @@ func (e Event) EncodeMsgpack(enc *msgpack.Encoder) error {
 		func() error { return enc.EncodeUint32(e.Ring.Rep) },
 		func() error { return enc.EncodeUint64(e.Ring.Seq) },
 		func() error { return enc.Encode(e.Nodes) },
+		func() error { return enc.EncodeBool(e.Transitional) },
 	} {
 		if err := f(); err != nil {
 			return err
@@ -144,8 +145,14 @@ func (e *Event) DecodeMsgpack(dec *msgpack.Decoder) error {
 	if err := dec.Decode(&e.Nodes); err != nil {
 		return err
 	}
+	// Transitional came after the first version: absent means false.
+	if n > eventFields {
+		if e.Transitional, err = dec.DecodeBool(); err != nil {
+			return err
+		}
+	}
 	// Fields added by later versions are skipped.
-	for i := eventFields; i < n; i++ {
+	for i := eventFields + 1; i < n; i++ {
 		if err := dec.Skip(); err != nil {
 			return err
 		}

@@ -66,7 +66,7 @@ func TestReasonWords(t *testing.T) {
 func TestCodecRoundTrip(t *testing.T) {
 	ev := &Event{Type: EventConfchg, Group: "g", Members: []Member{{NodeID: 1, PID: 2}, {NodeID: 3, PID: 4}},
 		Joined: []Member{{NodeID: 3, PID: 4, Reason: ReasonNodeUp}}, Left: []Member{{NodeID: 5, PID: 6, Reason: ReasonProcDown}},
-		Ring: Ring{Rep: 1, Seq: 1 << 40}, Nodes: []uint32{1, 3}}
+		Ring: Ring{Rep: 1, Seq: 1 << 40}, Nodes: []uint32{1, 3}, Transitional: true}
 	f, err := Encode(&ServerMsg{Kind: KindEvent, Event: ev})
 	if err != nil {
 		t.Fatal(err)

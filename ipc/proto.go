@@ -312,6 +312,9 @@ type Event struct {
 	Members []Member `msgpack:"members,omitempty"`
 	Joined  []Member `msgpack:"joined,omitempty"`
 	Left    []Member `msgpack:"left,omitempty"`
+	// Transitional marks the view of a transitional configuration (see
+	// cpg.ConfChg).
+	Transitional bool `msgpack:"transitional,omitempty"`
 	// Ring: the new ring and its nodes.
 	Ring  Ring     `msgpack:"ring,omitempty"`
 	Nodes []uint32 `msgpack:"nodes,omitempty"`

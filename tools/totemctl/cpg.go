@@ -39,6 +39,9 @@ type jsonConfchg struct {
 	Members []jsonMember `json:"members"`
 	Joined  []jsonChange `json:"joined"`
 	Left    []jsonChange `json:"left"`
+	// Transitional is present (true) only on the view of a transitional
+	// configuration.
+	Transitional bool `json:"transitional,omitempty"`
 }
 
 func changes(ms []client.Member) []jsonChange {
@@ -62,10 +65,14 @@ func formatEvent(ev client.Event, asJSON bool) string {
 	case *client.ConfChange:
 		if asJSON {
 			b, _ := json.Marshal(jsonConfchg{Type: "confchg", Group: ev.Group, Members: membersJSON(ev.Members),
-				Joined: changes(ev.Joined), Left: changes(ev.Left)})
+				Joined: changes(ev.Joined), Left: changes(ev.Left), Transitional: ev.Transitional})
 			return string(b)
 		}
-		return fmt.Sprintf("confchg group=%s members=%s joined=%s left=%s", ev.Group, memberList(ev.Members, false), memberList(ev.Joined, true), memberList(ev.Left, true))
+		kind := "confchg"
+		if ev.Transitional {
+			kind = "confchg (transitional)"
+		}
+		return fmt.Sprintf("%s group=%s members=%s joined=%s left=%s", kind, ev.Group, memberList(ev.Members, false), memberList(ev.Joined, true), memberList(ev.Left, true))
 	}
 	return ""
 }
