@@ -81,6 +81,7 @@ type options struct {
 	bigCount      int
 	slowSize      int
 	slowTime      time.Duration
+	slowClients   int
 	drain         time.Duration
 	settle        time.Duration
 	sample        time.Duration
@@ -107,9 +108,10 @@ func bindFlags(fs *pflag.FlagSet, o *options) {
 	fs.IntVar(&o.senders, "senders", 1, "big, slow-client: sending handles per node")
 	fs.IntVar(&o.bigSize, "big-size", 1<<20, "big: message size, bytes")
 	fs.DurationVar(&o.bigTime, "big-time", 5*time.Second, "big: how long to send")
-	fs.IntVar(&o.bigCount, "big-count", 200, "big: most messages per sender")
+	fs.IntVar(&o.bigCount, "big-count", 200, "big: most messages per sender (0: no limit)")
 	fs.IntVar(&o.slowSize, "slow-size", 256<<10, "slow-client: message size, bytes")
 	fs.DurationVar(&o.slowTime, "slow-time", 5*time.Second, "slow-client: how long to send")
+	fs.IntVar(&o.slowClients, "slow-clients", 1, "slow-client: client processes on node 1 that never read")
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "longest wait for joins, one send, or the deliveries after sending")
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause after a scenario's clients close, before the end figures")
 	fs.DurationVar(&o.sample, "sample", 250*time.Millisecond, "Go heap sampling interval")
@@ -128,8 +130,8 @@ func (o *options) check() error {
 	switch {
 	case o.groups < 1 || o.groups > 9999:
 		return fmt.Errorf("--groups must be within 1..9999")
-	case o.groupHandles < 1, o.groupMsgs < 1, o.senders < 1, o.groupMembers < 1:
-		return fmt.Errorf("--group-handles, --group-members, --group-msgs and --senders must be at least 1")
+	case o.groupHandles < 1, o.groupMsgs < 1, o.senders < 1, o.groupMembers < 1, o.slowClients < 1:
+		return fmt.Errorf("--group-handles, --group-members, --group-msgs, --senders and --slow-clients must be at least 1")
 	case o.groupSize < 1, o.bigSize < 1, o.slowSize < 1:
 		return fmt.Errorf("message sizes must be at least 1 byte")
 	case o.bigCount < 0:
@@ -347,19 +349,8 @@ func writeTable(w io.Writer, rs []Result) {
 			msgs = fmt.Sprintf("%d sent (%.0f MiB), %d of %d delivered", r.Sent, float64(r.SentBytes)/(1<<20), r.Delivered, r.Expected)
 		}
 		var notes []string
-		if r.Slow != nil {
-			if r.Slow.Disconnected {
-				n := "slow client disconnected"
-				if r.Slow.After > 0 {
-					n += fmt.Sprintf(" %.1fs after joining", r.Slow.After)
-				}
-				if r.Slow.Reason != "" {
-					n += fmt.Sprintf(": %q (from %s)", r.Slow.Reason, r.Slow.Source)
-				}
-				notes = append(notes, n)
-			} else {
-				notes = append(notes, "slow client NOT disconnected")
-			}
+		if len(r.Slow) > 0 {
+			notes = append(notes, slowNote(r))
 		}
 		if r.RingStable {
 			notes = append(notes, "ring stable")
@@ -372,4 +363,36 @@ func writeTable(w io.Writer, rs []Result) {
 			perNode(r.Nodes, func(n NodeMem) uint64 { return n.EndHeapLive }),
 			strings.ReplaceAll(strings.Join(notes, "; "), "|", "\\|"))
 	}
+}
+
+// slowNote summarises the slow clients' fate.
+func slowNote(r Result) string {
+	var n int
+	var after []string
+	reasons := map[string]bool{}
+	var rs []string
+	for _, s := range r.Slow {
+		if !s.Disconnected {
+			continue
+		}
+		n++
+		if s.After > 0 {
+			after = append(after, fmt.Sprintf("%.1fs", s.After))
+		}
+		if s.Reason != "" && !reasons[s.Reason+s.Source] {
+			reasons[s.Reason+s.Source] = true
+			rs = append(rs, fmt.Sprintf("%q (from %s)", s.Reason, s.Source))
+		}
+	}
+	if n == 0 {
+		return fmt.Sprintf("slow client(s) NOT disconnected (%d)", len(r.Slow))
+	}
+	note := fmt.Sprintf("%d of %d slow client(s) disconnected", n, len(r.Slow))
+	if len(after) > 0 {
+		note += " " + strings.Join(after, ", ") + " after joining"
+	}
+	if len(rs) > 0 {
+		note += ": " + strings.Join(rs, "; ")
+	}
+	return note + fmt.Sprintf(" (ipc.disconnected_slow +%d)", r.SlowDrops)
 }

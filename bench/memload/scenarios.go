@@ -38,8 +38,11 @@ type Result struct {
 	Undelivered int64 `json:"undelivered"`
 	// Nodes holds each daemon's memory.
 	Nodes []NodeMem `json:"nodes"`
-	// Slow is the slow client's fate (slow-client scenario only).
-	Slow *SlowResult `json:"slow,omitempty"`
+	// Slow is the fate of each client that never read, and SlowDrops the
+	// increase of node 1's ipc.disconnected_slow counter (slow-client
+	// scenario only).
+	Slow      []SlowResult `json:"slow,omitempty"`
+	SlowDrops uint64       `json:"slow_drops,omitempty"`
 	// RingStable tells whether the ring stayed the same during the scenario.
 	RingStable bool     `json:"ring_stable"`
 	Notes      []string `json:"notes,omitempty"`
@@ -57,8 +60,6 @@ type SlowResult struct {
 	// After is the time from the join to the disconnection, in seconds
 	// (from the daemon's log; zero when unknown).
 	After float64 `json:"after,omitempty"`
-	// SlowDrops is the daemon's ipc.disconnected_slow counter's increase.
-	SlowDrops uint64 `json:"slow_drops"`
 	// BytesRead is what the client read after the run, from the kernel's
 	// socket buffers and the daemon (when it was not disconnected).
 	BytesRead int64 `json:"bytes_read"`
@@ -401,10 +402,10 @@ func (r *runner) big(ctx context.Context, res *Result) error {
 	return r.load(ctx, res, "memload-big", o.bigSize, o.bigTime, o.bigCount, nil)
 }
 
-// slowClient runs load while a client process on node 1 joins the group
-// and never reads its socket. The client is this program run again as a
-// child (see slowChildMain): group members are processes, and this one's
-// sender on node 1 is a member already.
+// slowClient runs load while client processes on node 1 join the group
+// and never read their sockets. Each is this program run again as a child
+// (see slowChildMain): group members are processes, and this one's sender
+// on node 1 is a member already.
 func (r *runner) slowClient(ctx context.Context, res *Result) error {
 	o := r.o
 	p := r.c.procs[0]
@@ -412,50 +413,61 @@ func (r *runner) slowClient(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	res.Done = fmt.Sprintf("a client process on node 1 joined the group and never read while %d sender(s) per node sent %s messages for %v (agreed, safe)",
-		o.senders, sizeString(o.slowSize), o.slowTime)
-	sr := &SlowResult{Node: p.id}
-	res.Slow = sr
-	var child *slowChild
-	var joinedAt time.Time
+	res.Done = fmt.Sprintf("%d client process(es) on node 1 joined the group and never read while %d sender(s) per node sent %s messages for %v (agreed, safe)",
+		o.slowClients, o.senders, sizeString(o.slowSize), o.slowTime)
+	var children []*slowChild
+	defer func() {
+		for _, c := range children {
+			c.kill()
+		}
+	}()
+	var joinedAt []time.Time
 	var cerr error
 	err = r.load(ctx, res, "memload-busy", o.slowSize, o.slowTime, 0, func(ctx context.Context) {
-		child, cerr = startSlowChild(ctx, p.socket, "memload-busy")
-		joinedAt = time.Now()
+		for range o.slowClients {
+			c, err := startSlowChild(ctx, p.socket, "memload-busy")
+			if err != nil {
+				cerr = err
+				return
+			}
+			children = append(children, c)
+			joinedAt = append(joinedAt, time.Now())
+		}
 	})
-	if child != nil {
-		defer child.kill()
-	}
 	if cerr != nil {
 		return fmt.Errorf("slow client: %w", cerr)
 	}
-	if child == nil {
+	if len(children) < o.slowClients {
 		return err
 	}
-	sr.Conn = child.conn
-	// The child now reads what is there: the socket buffers, then a Bye or
-	// EOF if the daemon disconnected it, or more events if it did not.
-	rep, ferr := child.finish()
-	if ferr != nil {
-		return fmt.Errorf("slow client: %w", ferr)
-	}
-	sr.BytesRead = rep.Bytes
-	if rep.Bye != "" {
-		sr.Disconnected, sr.Reason, sr.Source = true, rep.Bye, "bye"
-	} else if rep.Closed {
-		sr.Disconnected = true
-	}
-	if reason, at, ok := findDisconnect(p.log, child.conn); ok {
-		sr.Disconnected = true
-		if sr.Reason == "" {
-			sr.Reason, sr.Source = reason, "log"
+	for i, c := range children {
+		sr := SlowResult{Node: p.id, Conn: c.conn}
+		// The child now reads what is there: the socket buffers, then a
+		// Bye or EOF if the daemon disconnected it, or more events if it
+		// did not.
+		rep, ferr := c.finish()
+		if ferr != nil {
+			return fmt.Errorf("slow client: %w", ferr)
 		}
-		if !at.IsZero() {
-			sr.After = at.Sub(joinedAt).Seconds()
+		sr.BytesRead = rep.Bytes
+		if rep.Bye != "" {
+			sr.Disconnected, sr.Reason, sr.Source = true, rep.Bye, "bye"
+		} else if rep.Closed {
+			sr.Disconnected = true
 		}
+		if reason, at, ok := findDisconnect(p.log, c.conn); ok {
+			sr.Disconnected = true
+			if sr.Reason == "" {
+				sr.Reason, sr.Source = reason, "log"
+			}
+			if !at.IsZero() {
+				sr.After = at.Sub(joinedAt[i]).Seconds()
+			}
+		}
+		res.Slow = append(res.Slow, sr)
 	}
 	if after, e := r.c.stats(ctx, p.id); e == nil {
-		sr.SlowDrops = after["ipc.disconnected_slow"] - before["ipc.disconnected_slow"]
+		res.SlowDrops = after["ipc.disconnected_slow"] - before["ipc.disconnected_slow"]
 	}
 	return err
 }
