@@ -8,9 +8,11 @@
 //	             a few messages sent to each group (Agreed and Safe in turn)
 //	big          1 MiB messages sent by clients on every node for a few
 //	             seconds (Agreed and Safe in turn), every sender reading
-//	slow-client  a client on node 1 joins a busy group and never reads its
-//	             socket while the others send at full rate: the daemon must
-//	             disconnect it (with a reason) or keep its queue bounded
+//	slow-client  a client process on node 1 joins a busy group and never
+//	             reads its socket while the others send at full rate: the
+//	             daemon must disconnect it (with a reason) or keep its queue
+//	             bounded; sending stops a second after the disconnection,
+//	             or after --slow-time
 //
 // For each scenario and daemon it reports the peak resident set (VmHWM of
 // /proc/PID/status, reset through /proc/PID/clear_refs when a scenario
@@ -24,7 +26,7 @@
 // Usage:
 //
 //	memload [--totemd PATH] [--profile default|fast] [--scenarios baseline,groups,big,slow-client]
-//	        [--groups 1000] [--big-time 5s] [--slow-time 5s] [--json] ...
+//	        [--groups 1000] [--big-time 5s] [--slow-time 20s] [--json] ...
 //
 // Without --totemd it builds totemd from this module with the go command.
 // Every daemon is stopped and the work directory removed at the end, on
@@ -82,6 +84,8 @@ type options struct {
 	slowSize      int
 	slowTime      time.Duration
 	slowClients   int
+	slowAfter     time.Duration
+	slowRate      int
 	drain         time.Duration
 	settle        time.Duration
 	sample        time.Duration
@@ -110,7 +114,9 @@ func bindFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.bigTime, "big-time", 5*time.Second, "big: how long to send")
 	fs.IntVar(&o.bigCount, "big-count", 200, "big: most messages per sender (0: no limit)")
 	fs.IntVar(&o.slowSize, "slow-size", 256<<10, "slow-client: message size, bytes")
-	fs.DurationVar(&o.slowTime, "slow-time", 5*time.Second, "slow-client: how long to send")
+	fs.DurationVar(&o.slowTime, "slow-time", 20*time.Second, "slow-client: longest time to send")
+	fs.DurationVar(&o.slowAfter, "slow-after", time.Second, "slow-client: how long to go on sending once every slow client was disconnected")
+	fs.IntVar(&o.slowRate, "slow-read-rate", 0, "slow-client: bytes per second the slow clients read (0: they never read)")
 	fs.IntVar(&o.slowClients, "slow-clients", 1, "slow-client: client processes on node 1 that never read")
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "longest wait for joins, one send, or the deliveries after sending")
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause after a scenario's clients close, before the end figures")
@@ -134,8 +140,8 @@ func (o *options) check() error {
 		return fmt.Errorf("--group-handles, --group-members, --group-msgs, --senders and --slow-clients must be at least 1")
 	case o.groupSize < 1, o.bigSize < 1, o.slowSize < 1:
 		return fmt.Errorf("message sizes must be at least 1 byte")
-	case o.bigCount < 0:
-		return fmt.Errorf("--big-count must not be negative")
+	case o.bigCount < 0, o.slowRate < 0:
+		return fmt.Errorf("--big-count and --slow-read-rate must not be negative")
 	case o.sample <= 0, o.drain <= 0, o.startTimeout <= 0:
 		return fmt.Errorf("--sample, --drain and --start-timeout must be positive")
 	}

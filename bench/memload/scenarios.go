@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,8 +320,9 @@ func (r *runner) groups(ctx context.Context, res *Result) error {
 // load has senders on every node send size-byte messages to group at full
 // rate for d (at most count each; 0: no limit), while every sender also
 // reads. during, if not nil, runs once the senders have joined; it must
-// return when ctx is done.
-func (r *runner) load(ctx context.Context, res *Result, group string, size int, d time.Duration, count int, during func(ctx context.Context)) error {
+// return when ctx is done, and may call stop to end the sending early.
+func (r *runner) load(ctx context.Context, res *Result, group string, size int, d time.Duration, count int,
+	during func(ctx context.Context, stop func())) error {
 	o := r.o
 	var hs handles
 	defer hs.closeAll()
@@ -359,9 +362,10 @@ func (r *runner) load(ctx context.Context, res *Result, group string, size int, 
 	var wg sync.WaitGroup
 	dctx, dcancel := context.WithCancel(ctx)
 	defer dcancel()
+	var stopped atomic.Bool
 	if during != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); during(dctx) }()
+		go func() { defer wg.Done(); during(dctx, func() { stopped.Store(true) }) }()
 	}
 	data := payload(size)
 	until := time.Now().Add(d)
@@ -369,7 +373,7 @@ func (r *runner) load(ctx context.Context, res *Result, group string, size int, 
 	eg, ectx := newTasks(ctx)
 	for i, rd := range hs.readers {
 		eg.Go(func() error {
-			for k := 0; (count == 0 || k < count) && time.Now().Before(until); k++ {
+			for k := 0; (count == 0 || k < count) && time.Now().Before(until) && !stopped.Load(); k++ {
 				sctx, cancel := context.WithTimeout(ectx, o.drain)
 				err := rd.h.Send(sctx, group, data, guarantee(k))
 				cancel()
@@ -413,8 +417,12 @@ func (r *runner) slowClient(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	res.Done = fmt.Sprintf("%d client process(es) on node 1 joined the group and never read while %d sender(s) per node sent %s messages for %v (agreed, safe)",
-		o.slowClients, o.senders, sizeString(o.slowSize), o.slowTime)
+	reads := "never read"
+	if o.slowRate > 0 {
+		reads = fmt.Sprintf("read only %s/s", sizeString(o.slowRate))
+	}
+	res.Done = fmt.Sprintf("%d client process(es) on node 1 joined the group and %s while %d sender(s) per node sent %s messages (agreed, safe) for at most %v, until %v after the daemon disconnected every slow client",
+		o.slowClients, reads, o.senders, sizeString(o.slowSize), o.slowTime, o.slowAfter)
 	var children []*slowChild
 	defer func() {
 		for _, c := range children {
@@ -423,15 +431,33 @@ func (r *runner) slowClient(ctx context.Context, res *Result) error {
 	}()
 	var joinedAt []time.Time
 	var cerr error
-	err = r.load(ctx, res, "memload-busy", o.slowSize, o.slowTime, 0, func(ctx context.Context) {
+	err = r.load(ctx, res, "memload-busy", o.slowSize, o.slowTime, 0, func(ctx context.Context, stop func()) {
 		for range o.slowClients {
-			c, err := startSlowChild(ctx, p.socket, "memload-busy")
+			c, err := startSlowChild(ctx, p.socket, "memload-busy", o.slowRate)
 			if err != nil {
 				cerr = err
+				stop()
 				return
 			}
 			children = append(children, c)
 			joinedAt = append(joinedAt, time.Now())
+		}
+		// Once the daemon has disconnected every slow client, send for
+		// --slow-after more, then stop.
+		h, err := r.c.connect(ctx, p.id, "memload-watch")
+		if err != nil {
+			return
+		}
+		defer h.Close()
+		for ctx.Err() == nil {
+			st, err := h.Stats(ctx)
+			if err == nil && st["ipc.disconnected_slow"]-before["ipc.disconnected_slow"] >= uint64(o.slowClients) {
+				if sleepCtx(ctx, o.slowAfter) == nil {
+					stop()
+				}
+				return
+			}
+			sleepCtx(ctx, 100*time.Millisecond)
 		}
 	})
 	if cerr != nil {
@@ -476,6 +502,7 @@ func (r *runner) slowClient(ctx context.Context, res *Result) error {
 const (
 	slowSocketEnv = "MEMLOAD_SLOW_SOCKET"
 	slowGroupEnv  = "MEMLOAD_SLOW_GROUP"
+	slowRateEnv   = "MEMLOAD_SLOW_RATE"
 )
 
 // slowReport is what the slow client child tells its parent: first its
@@ -493,10 +520,17 @@ type slowReport struct {
 func isSlowChild() bool { return os.Getenv(slowSocketEnv) != "" }
 
 // slowChildMain is the slow client: it joins the group, reports its
-// connection on stdout, reads nothing until its stdin closes, then drains
-// its socket and reports what it found. It returns the exit status.
+// connection on stdout, reads nothing (or reads at $MEMLOAD_SLOW_RATE
+// bytes per second) until its stdin closes, then drains its socket at full
+// speed for up to 3 seconds and reports what it found. It returns the exit
+// status.
 func slowChildMain() int {
 	enc := json.NewEncoder(os.Stdout)
+	rate, err := strconv.ParseInt(cmp.Or(os.Getenv(slowRateEnv), "0"), 10, 64)
+	if err != nil || rate < 0 {
+		enc.Encode(slowReport{Error: fmt.Sprintf("bad %s %q", slowRateEnv, os.Getenv(slowRateEnv))})
+		return 1
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	s, err := dialSlow(ctx, os.Getenv(slowSocketEnv), os.Getenv(slowGroupEnv))
 	cancel()
@@ -505,11 +539,64 @@ func slowChildMain() int {
 		return 1
 	}
 	enc.Encode(slowReport{Conn: s.id})
+	tr := &trickleReader{r: s.c.NetConn()}
+	tr.rate.Store(rate)
+	done := make(chan slowReport, 1)
+	read := func() {
+		bye, closed := readFrames(bufio.NewReaderSize(tr, 64<<10), s.c.Limit)
+		done <- slowReport{Bye: bye, Bytes: tr.n.Load(), Closed: closed}
+	}
+	if rate > 0 {
+		go read()
+	}
 	io.Copy(io.Discard, os.Stdin)
-	bye, n, closed := s.drain(3 * time.Second)
+	tr.rate.Store(0)
+	s.c.SetDeadline(time.Now().Add(3 * time.Second))
+	if rate == 0 {
+		go read()
+	}
+	rep := <-done
 	s.c.Close()
-	enc.Encode(slowReport{Bye: bye, Bytes: n, Closed: closed})
+	enc.Encode(rep)
 	return 0
+}
+
+// readFrames reads frames until an error and returns the daemon's Bye
+// reason (if one came) and whether the connection was closed (rather than
+// timed out).
+func readFrames(rd *bufio.Reader, limit int) (bye string, closed bool) {
+	for {
+		f, err := ipc.ReadFrame(rd, limit)
+		if err != nil {
+			var ne net.Error
+			return bye, !(errors.As(err, &ne) && ne.Timeout())
+		}
+		var m ipc.ServerMsg
+		if ipc.Decode(f, &m) == nil && m.Kind == ipc.KindBye {
+			bye = m.Bye
+		}
+	}
+}
+
+// trickleReader reads at most rate bytes per second (no limit when rate
+// is 0) and counts the bytes read.
+type trickleReader struct {
+	r    io.Reader
+	rate atomic.Int64
+	n    atomic.Int64
+}
+
+func (t *trickleReader) Read(b []byte) (int, error) {
+	rate := t.rate.Load()
+	if rate > 0 && len(b) > 4096 {
+		b = b[:4096]
+	}
+	n, err := t.r.Read(b)
+	t.n.Add(int64(n))
+	if rate > 0 && n > 0 {
+		time.Sleep(time.Duration(int64(n) * int64(time.Second) / rate))
+	}
+	return n, err
 }
 
 // slowChild is a running slow client process.
@@ -521,13 +608,14 @@ type slowChild struct {
 }
 
 // startSlowChild starts the slow client and waits until it has joined.
-func startSlowChild(ctx context.Context, socket, group string) (*slowChild, error) {
+// rate is the bytes per second it reads (0: nothing).
+func startSlowChild(ctx context.Context, socket, group string, rate int) (*slowChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), slowSocketEnv+"="+socket, slowGroupEnv+"="+group)
+	cmd.Env = append(os.Environ(), slowSocketEnv+"="+socket, slowGroupEnv+"="+group, slowRateEnv+"="+strconv.Itoa(rate))
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
@@ -638,37 +726,6 @@ func dialSlow(ctx context.Context, socket, group string) (*slowConn, error) {
 	}
 	c.SetDeadline(time.Time{})
 	return s, nil
-}
-
-// drain reads frames for up to d and returns the daemon's Bye reason (if
-// one came), the bytes read, and whether the connection was closed.
-func (s *slowConn) drain(d time.Duration) (bye string, n int64, closed bool) {
-	s.c.SetDeadline(time.Now().Add(d))
-	cr := &countReader{r: s.c.NetConn()}
-	rd := bufio.NewReaderSize(cr, 1<<20)
-	for {
-		f, err := ipc.ReadFrame(rd, s.c.Limit)
-		if err != nil {
-			var ne net.Error
-			timedOut := errors.As(err, &ne) && ne.Timeout()
-			return bye, cr.n, !timedOut
-		}
-		var m ipc.ServerMsg
-		if ipc.Decode(f, &m) == nil && m.Kind == ipc.KindBye {
-			bye = m.Bye
-		}
-	}
-}
-
-type countReader struct {
-	r interface{ Read([]byte) (int, error) }
-	n int64
-}
-
-func (c *countReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	return n, err
 }
 
 // findDisconnect looks in a daemon's JSON log for the disconnection of
