@@ -77,7 +77,6 @@ type options struct {
 	groupMembers  int
 	groupMsgs     int
 	groupSize     int
-	senders       int
 	bigSize       int
 	bigTime       time.Duration
 	bigCount      int
@@ -90,6 +89,7 @@ type options struct {
 	settle        time.Duration
 	sample        time.Duration
 	startTimeout  time.Duration
+	repeat        int
 	json          bool
 	keep          bool
 	dir           string
@@ -109,7 +109,6 @@ func bindFlags(fs *pflag.FlagSet, o *options) {
 	fs.IntVar(&o.groupMembers, "group-members", 3, "groups: nodes whose handles join each group (1..3)")
 	fs.IntVar(&o.groupMsgs, "group-msgs", 2, "groups: messages sent to each group")
 	fs.IntVar(&o.groupSize, "group-size", 1024, "groups: message size, bytes")
-	fs.IntVar(&o.senders, "senders", 1, "big, slow-client: sending handles per node")
 	fs.IntVar(&o.bigSize, "big-size", 1<<20, "big: message size, bytes")
 	fs.DurationVar(&o.bigTime, "big-time", 5*time.Second, "big: how long to send")
 	fs.IntVar(&o.bigCount, "big-count", 200, "big: most messages per sender (0: no limit)")
@@ -122,6 +121,7 @@ func bindFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.settle, "settle", time.Second, "pause after a scenario's clients close, before the end figures")
 	fs.DurationVar(&o.sample, "sample", 250*time.Millisecond, "Go heap sampling interval")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 60*time.Second, "longest wait for the cluster to form")
+	fs.IntVar(&o.repeat, "repeat", 1, "run the scenarios this many times on the same cluster (a leak shows as live heap growing from one round to the next)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per scenario instead of a table")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (keys, sockets, daemon logs)")
 	fs.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory)")
@@ -136,12 +136,14 @@ func (o *options) check() error {
 	switch {
 	case o.groups < 1 || o.groups > 9999:
 		return fmt.Errorf("--groups must be within 1..9999")
-	case o.groupHandles < 1, o.groupMsgs < 1, o.senders < 1, o.groupMembers < 1, o.slowClients < 1:
-		return fmt.Errorf("--group-handles, --group-members, --group-msgs, --senders and --slow-clients must be at least 1")
+	case o.groupHandles < 1, o.groupMsgs < 1, o.groupMembers < 1, o.slowClients < 1:
+		return fmt.Errorf("--group-handles, --group-members, --group-msgs and --slow-clients must be at least 1")
 	case o.groupSize < 1, o.bigSize < 1, o.slowSize < 1:
 		return fmt.Errorf("message sizes must be at least 1 byte")
 	case o.bigCount < 0, o.slowRate < 0:
 		return fmt.Errorf("--big-count and --slow-read-rate must not be negative")
+	case o.repeat < 1:
+		return fmt.Errorf("--repeat must be at least 1")
 	case o.sample <= 0, o.drain <= 0, o.startTimeout <= 0:
 		return fmt.Errorf("--sample, --drain and --start-timeout must be positive")
 	}
@@ -193,9 +195,10 @@ func main() {
 
 // runner runs scenarios on one cluster.
 type runner struct {
-	o   options
-	c   *cluster
-	log io.Writer
+	o     options
+	c     *cluster
+	log   io.Writer
+	round int
 }
 
 // run starts the cluster, runs the scenarios and stops the cluster. It
@@ -241,14 +244,20 @@ func run(ctx context.Context, o options, log io.Writer) ([]Result, error) {
 	fmt.Fprintf(log, "memload: 3 daemons in ring %v after %.1fs (profile %s)\n", ring, time.Since(t0).Seconds(), o.profile)
 	r := &runner{o: o, c: c, log: log}
 	var results []Result
-	for _, name := range allScenarios {
-		if !slices.Contains(o.scenarios, name) {
-			continue
-		}
-		res, err := r.run(ctx, name)
-		results = append(results, res)
-		if err != nil {
-			return results, fmt.Errorf("%s: %w", name, err)
+	for round := 1; round <= o.repeat; round++ {
+		r.round = round
+		for _, name := range allScenarios {
+			if !slices.Contains(o.scenarios, name) {
+				continue
+			}
+			res, err := r.run(ctx, name)
+			if o.repeat > 1 {
+				res.Round = round
+			}
+			results = append(results, res)
+			if err != nil {
+				return results, fmt.Errorf("%s: %w", name, err)
+			}
 		}
 	}
 	return results, nil
@@ -362,7 +371,11 @@ func writeTable(w io.Writer, rs []Result) {
 			notes = append(notes, "ring stable")
 		}
 		notes = append(notes, r.Notes...)
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Scenario, r.Done, msgs,
+		name := r.Scenario
+		if r.Round > 0 {
+			name += fmt.Sprintf(" (round %d)", r.Round)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, r.Done, msgs,
 			perNode(r.Nodes, func(n NodeMem) uint64 { return n.PeakRSS }),
 			perNode(r.Nodes, func(n NodeMem) uint64 { return n.EndRSS }),
 			perNode(r.Nodes, func(n NodeMem) uint64 { return n.PeakHeapInuse }),
@@ -375,8 +388,9 @@ func writeTable(w io.Writer, rs []Result) {
 func slowNote(r Result) string {
 	var n int
 	var after []string
-	reasons := map[string]bool{}
-	var rs []string
+	var first string
+	var distinct int
+	seen := map[string]bool{}
 	for _, s := range r.Slow {
 		if !s.Disconnected {
 			continue
@@ -385,9 +399,12 @@ func slowNote(r Result) string {
 		if s.After > 0 {
 			after = append(after, fmt.Sprintf("%.1fs", s.After))
 		}
-		if s.Reason != "" && !reasons[s.Reason+s.Source] {
-			reasons[s.Reason+s.Source] = true
-			rs = append(rs, fmt.Sprintf("%q (from %s)", s.Reason, s.Source))
+		if s.Reason != "" && !seen[s.Reason] {
+			if len(seen) == 0 {
+				first = fmt.Sprintf("%q (from %s)", s.Reason, s.Source)
+			}
+			seen[s.Reason] = true
+			distinct++
 		}
 	}
 	if n == 0 {
@@ -397,8 +414,11 @@ func slowNote(r Result) string {
 	if len(after) > 0 {
 		note += " " + strings.Join(after, ", ") + " after joining"
 	}
-	if len(rs) > 0 {
-		note += ": " + strings.Join(rs, "; ")
+	if first != "" {
+		note += ": " + first
+	}
+	if distinct > 1 {
+		note += fmt.Sprintf(" and %d similar", distinct-1)
 	}
 	return note + fmt.Sprintf(" (ipc.disconnected_slow +%d)", r.SlowDrops)
 }

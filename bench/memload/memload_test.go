@@ -124,7 +124,6 @@ func TestMemoryStaysBounded(t *testing.T) {
 		scenarios:    allScenarios,
 		baselineTime: 500 * time.Millisecond,
 		groups:       1000, groupHandles: 2, groupMembers: 3, groupMsgs: 1, groupSize: 256,
-		senders: 1,
 		bigSize: testMaxMsg, bigTime: 3 * time.Second, bigCount: 30,
 		slowSize: 256 << 10, slowTime: 15 * time.Second, slowClients: 1, slowAfter: 300 * time.Millisecond,
 		drain: 30 * time.Second, settle: 300 * time.Millisecond, sample: 200 * time.Millisecond,

@@ -26,6 +26,8 @@ import (
 // Result is the outcome of one scenario.
 type Result struct {
 	Scenario string `json:"scenario"`
+	// Round numbers the repetitions of --repeat (0: not repeated).
+	Round int `json:"round,omitempty"`
 	// Done says what the scenario did, in words.
 	Done    string  `json:"done"`
 	Seconds float64 `json:"seconds"`
@@ -239,7 +241,8 @@ func (r *runner) groups(ctx context.Context, res *Result) error {
 	// (g+j)%n + 1: one handle per node, so one process joins each group
 	// at most once per node.
 	member := func(g, j int) *client.Handle { return byNode[(g+j)%n][(g/n)%o.groupHandles] }
-	name := func(g int) string { return fmt.Sprintf("memload-g%04d", g) }
+	// New names every round: state kept per name would show as a leak.
+	name := func(g int) string { return fmt.Sprintf("memload-g%d-%04d", r.round, g) }
 	joins := map[*client.Handle][]int{}
 	sends := map[*client.Handle][]int{}
 	for g := 0; g < o.groups; g++ {
@@ -317,9 +320,10 @@ func (r *runner) groups(ctx context.Context, res *Result) error {
 	return err
 }
 
-// load has senders on every node send size-byte messages to group at full
-// rate for d (at most count each; 0: no limit), while every sender also
-// reads. during, if not nil, runs once the senders have joined; it must
+// load has one sender on every node send size-byte messages to group at
+// full rate for d (at most count each; 0: no limit), while every sender
+// also reads. (One per node: a process is a group's member once per node,
+// and every sender here is this process.) during, if not nil, runs once the senders have joined; it must
 // return when ctx is done, and may call stop to end the sending early.
 func (r *runner) load(ctx context.Context, res *Result, group string, size int, d time.Duration, count int,
 	during func(ctx context.Context, stop func())) error {
@@ -327,13 +331,11 @@ func (r *runner) load(ctx context.Context, res *Result, group string, size int, 
 	var hs handles
 	defer hs.closeAll()
 	for node := 1; node <= len(r.c.procs); node++ {
-		for k := 0; k < o.senders; k++ {
-			h, err := r.c.connect(ctx, node, fmt.Sprintf("memload-sender-%d", k))
-			if err != nil {
-				return err
-			}
-			hs.add(node, h, group)
+		h, err := r.c.connect(ctx, node, "memload-sender")
+		if err != nil {
+			return err
 		}
+		hs.add(node, h, group)
 	}
 	for i, rd := range hs.readers {
 		jctx, cancel := context.WithTimeout(ctx, o.drain)
@@ -401,8 +403,12 @@ func (r *runner) load(ctx context.Context, res *Result, group string, size int, 
 // big sends 1 MiB messages (--big-size) from every node.
 func (r *runner) big(ctx context.Context, res *Result) error {
 	o := r.o
-	res.Done = fmt.Sprintf("%d sender(s) per node sent %s messages to one group for %v (at most %d each; agreed, safe); every sender reads",
-		o.senders, sizeString(o.bigSize), o.bigTime, o.bigCount)
+	most := "no limit"
+	if o.bigCount > 0 {
+		most = fmt.Sprintf("at most %d each", o.bigCount)
+	}
+	res.Done = fmt.Sprintf("one sender per node sent %s messages to one group for %v (%s; agreed, safe); every sender reads",
+		sizeString(o.bigSize), o.bigTime, most)
 	return r.load(ctx, res, "memload-big", o.bigSize, o.bigTime, o.bigCount, nil)
 }
 
@@ -421,8 +427,8 @@ func (r *runner) slowClient(ctx context.Context, res *Result) error {
 	if o.slowRate > 0 {
 		reads = fmt.Sprintf("read only %s/s", sizeString(o.slowRate))
 	}
-	res.Done = fmt.Sprintf("%d client process(es) on node 1 joined the group and %s while %d sender(s) per node sent %s messages (agreed, safe) for at most %v, until %v after the daemon disconnected every slow client",
-		o.slowClients, reads, o.senders, sizeString(o.slowSize), o.slowTime, o.slowAfter)
+	res.Done = fmt.Sprintf("%d client process(es) on node 1 joined the group and %s while one sender per node sent %s messages (agreed, safe) for at most %v, until %v after the daemon disconnected every slow client",
+		o.slowClients, reads, sizeString(o.slowSize), o.slowTime, o.slowAfter)
 	var children []*slowChild
 	defer func() {
 		for _, c := range children {
