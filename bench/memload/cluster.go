@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -266,6 +265,3 @@ func (c *cluster) stop() {
 		}
 	}
 }
-
-// errStopped is returned by scenarios interrupted by a signal.
-var errStopped = errors.New("interrupted")

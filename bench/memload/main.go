@@ -124,7 +124,7 @@ func bindFlags(fs *pflag.FlagSet, o *options) {
 	fs.IntVar(&o.repeat, "repeat", 1, "run the scenarios this many times on the same cluster (a leak shows as live heap growing from one round to the next)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per scenario instead of a table")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (keys, sockets, daemon logs)")
-	fs.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory)")
+	fs.StringVar(&o.dir, "dir", "", "make the work directory inside this one (default: $TMPDIR)")
 }
 
 func (o *options) check() error {
@@ -204,14 +204,13 @@ type runner struct {
 // run starts the cluster, runs the scenarios and stops the cluster. It
 // returns the results of the scenarios that ran, even on error.
 func run(ctx context.Context, o options, log io.Writer) ([]Result, error) {
-	dir := o.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "memload-")
-		if err != nil {
+	if o.dir != "" {
+		if err := os.MkdirAll(o.dir, 0o755); err != nil {
 			return nil, err
 		}
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	}
+	dir, err := os.MkdirTemp(o.dir, "memload-")
+	if err != nil {
 		return nil, err
 	}
 	if o.keep {

@@ -322,9 +322,10 @@ func (r *runner) groups(ctx context.Context, res *Result) error {
 
 // load has one sender on every node send size-byte messages to group at
 // full rate for d (at most count each; 0: no limit), while every sender
-// also reads. (One per node: a process is a group's member once per node,
-// and every sender here is this process.) during, if not nil, runs once the senders have joined; it must
-// return when ctx is done, and may call stop to end the sending early.
+// also reads. One per node: a process is a group's member once per node,
+// and every sender here is this process. during, if not nil, runs once
+// the senders have joined; it must return when ctx is done, and may call
+// stop to end the sending early.
 func (r *runner) load(ctx context.Context, res *Result, group string, size int, d time.Duration, count int,
 	during func(ctx context.Context, stop func())) error {
 	o := r.o
