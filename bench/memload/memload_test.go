@@ -127,7 +127,10 @@ func TestMemoryStaysBounded(t *testing.T) {
 		bigSize: testMaxMsg, bigTime: 3 * time.Second, bigCount: 30,
 		slowSize: 256 << 10, slowTime: 15 * time.Second, slowClients: 1, slowAfter: 300 * time.Millisecond,
 		drain: 30 * time.Second, settle: 300 * time.Millisecond, sample: 200 * time.Millisecond,
-		startTimeout: 60 * time.Second, dir: t.TempDir(),
+		startTimeout: 60 * time.Second, dir: t.TempDir(), repeat: 1,
+	}
+	if err := o.check(); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
