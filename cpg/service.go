@@ -84,8 +84,12 @@ type Service struct {
 	// we knew and they no longer announce went with a restart or a
 	// partition (NODEDOWN), not a process death.
 	syncJoined totem.NodeSet
-	ann        map[totem.NodeID]*announcement
-	held       []heldMsg
+	// orderedIn is, while transitional views are in force, the view the
+	// old ring's last messages were ordered in: their senders may be
+	// members that left in the transitional view.
+	orderedIn map[string][]Member
+	ann       map[totem.NodeID]*announcement
+	held      []heldMsg
 
 	events []Event
 	stats  Stats
@@ -268,7 +272,7 @@ const maxCtrlBatch = 256
 // the client methods call it too.
 func (s *Service) Flush() {
 	for len(s.syncOut) > 0 {
-		if !s.propose(s.syncOut[0]) {
+		if !s.propose(s.syncOut[0], totem.Safe) {
 			return
 		}
 		s.syncOut[0] = nil
@@ -276,7 +280,7 @@ func (s *Service) Flush() {
 	}
 	for len(s.ctrl) > 0 {
 		n := min(len(s.ctrl), maxCtrlBatch)
-		if !s.propose(s.enc.control(s.ctrl[:n])) {
+		if !s.propose(s.enc.control(s.ctrl[:n]), totem.Safe) {
 			return
 		}
 		for _, op := range s.ctrl[:n] {
@@ -291,10 +295,13 @@ func (s *Service) Flush() {
 	}
 }
 
-// propose hands a control payload to Totem (always agreed) and reports
-// whether it was accepted.
-func (s *Service) propose(payload []byte) bool {
-	if err := s.p.Propose(payload, totem.Agreed); err != nil {
+// propose hands a control payload to Totem and reports whether it was
+// accepted. Control operations and sync parts go safe: one that any node
+// delivers in the regular configuration has reached every node of it, so
+// no node can complete a sync (and release the messages it held) or
+// change a view that another node of the ring never will.
+func (s *Service) propose(payload []byte, g totem.Guarantee) bool {
+	if err := s.p.Propose(payload, g); err != nil {
 		s.stats.ProposalsRefused++
 		return false
 	}
@@ -380,7 +387,8 @@ func (s *Service) apply(sender totem.NodeID, g totem.Guarantee, m message) {
 	switch m.Type {
 	case msgData:
 		members := s.groups[m.Group]
-		if !containsMember(members, Member{Node: sender, Pid: m.Pid}) {
+		who := Member{Node: sender, Pid: m.Pid}
+		if !containsMember(members, who) && !containsMember(s.orderedIn[m.Group], who) {
 			s.stats.NotMember++
 			if sender == s.local {
 				s.undelivered(m)
@@ -402,6 +410,12 @@ func (s *Service) apply(sender totem.NodeID, g totem.Guarantee, m message) {
 }
 
 func (s *Service) applyOp(sender totem.NodeID, op ctrlOp) {
+	if s.orderedIn != nil && !s.trans.Contains(sender) {
+		// In a transitional view, the members of nodes that did not come
+		// along are gone already; the next sync settles theirs.
+		s.stats.Ignored++
+		return
+	}
 	who := Member{Node: sender, Pid: op.Pid}
 	old := s.groups[op.Group]
 	var r *record
@@ -425,7 +439,7 @@ func (s *Service) applyOp(sender totem.NodeID, op ctrlOp) {
 		members := insertMember(old, who)
 		s.groups[op.Group] = members
 		who.Reason = ReasonJoin
-		s.confchg(op.Group, members, s.localRecipients(op.Group, members), []Member{who}, nil, false)
+		s.confchg(op.Group, members, s.localRecipients(op.Group, members), []Member{who}, nil, s.orderedIn != nil)
 		return
 	}
 	// Leave or procdown. The leaver is told too, unless its connection is
@@ -445,7 +459,7 @@ func (s *Service) applyOp(sender totem.NodeID, op ctrlOp) {
 		s.groups[op.Group] = members
 	}
 	who.Reason = op.Op.reason()
-	s.confchg(op.Group, members, recipients, nil, []Member{who}, false)
+	s.confchg(op.Group, members, recipients, nil, []Member{who}, s.orderedIn != nil)
 }
 
 // dropRecord forgets a local membership whose leave or procdown has been

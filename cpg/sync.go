@@ -25,6 +25,7 @@ func (s *Service) config(cc *totem.ConfigChange) {
 		s.trans = slices.Clone(cc.Members)
 		s.haveTrans = true
 		if !s.syncing {
+			s.orderedIn = s.groups
 			s.install(viewOn(s.groups, s.trans), nil, true)
 		}
 		return
@@ -37,6 +38,7 @@ func (s *Service) config(cc *totem.ConfigChange) {
 		}
 	}
 	s.haveTrans = false
+	s.orderedIn = nil
 	s.ring = RingInfo{ID: cc.Ring, Members: slices.Clone(cc.Members)}
 	s.haveRing = true
 	s.events = append(s.events, RingChange{Ring: cc.Ring, Members: slices.Clone(cc.Members)})
@@ -228,23 +230,32 @@ func (s *Service) finishSync() {
 	// saw ours go. Every node that stayed with us computes this same view,
 	// so every view a process installs is installed by every member it
 	// lists; then the new view brings back who came back.
-	s.install(viewOn(s.groups, s.syncNodes.Minus(s.syncJoined)), announced, false)
+	//
+	// A sync that completes after the ring broke up (among the old ring's
+	// last messages, in a transitional configuration) installs every view
+	// restricted to the nodes of that configuration and marked
+	// transitional: its safe messages are guaranteed to those nodes only.
+	// Old-ring messages from members that left there are still delivered
+	// if their senders are in the announced view (the same on every node
+	// of the transitional configuration).
+	keep, tr := s.syncNodes.Minus(s.syncJoined), s.haveTrans
+	restrict := func(v map[string][]Member) map[string][]Member { return v }
+	if tr {
+		keep = keep.Intersect(s.trans)
+		restrict = func(v map[string][]Member) map[string][]Member { return viewOn(v, s.trans) }
+		s.orderedIn = view
+	}
+	s.install(viewOn(s.groups, keep), announced, tr)
 	s.syncJoined = nil
 	carried := s.carried
 	s.carried = nil
 	for k, seg := range carried {
-		s.install(undoView(view, seg.nodes, carried[k:]), announced, false)
+		s.install(restrict(undoView(view, seg.nodes, carried[k:])), announced, tr)
 		for _, h := range seg.msgs {
 			s.apply(h.sender, h.guarantee, h.m)
 		}
 	}
-	s.install(view, announced, false)
-	if s.haveTrans {
-		// The sync completed among the old ring's last messages, after
-		// the ring broke up: the held messages follow in the
-		// transitional view, as on the nodes that were not syncing.
-		s.install(viewOn(view, s.trans), nil, true)
-	}
+	s.install(restrict(view), announced, tr)
 	held := s.held
 	s.held = nil
 	for _, h := range held {

@@ -12,7 +12,8 @@
 //   - sender order: a process delivers the messages of one sender in the
 //     order they were sent;
 //   - delivery within the view: a process delivers only while its view
-//     holds both itself and the sender;
+//     holds both itself and the sender (in a transitional configuration
+//     the old ring's last messages may come from members that left);
 //   - consistent views: each configuration change of a process follows
 //     from the previous one (members = previous + joined − left) and
 //     carries reasons;
@@ -25,6 +26,9 @@
 //     whose view did not change there delivers every message the other
 //     delivered there in that same view, unless a transitional
 //     configuration (Transitional) intervened on either side;
+//   - safe delivery: a safe message delivered in a view is delivered by
+//     every member of that view that survived it (installed a next view),
+//     in the view or in the transitional views right after it;
 //   - self delivery: a process delivers its own messages, unless it left
 //     the group, its view dropped it, its connection went away, its node
 //     crashed, or the service reported the message Undelivered.
@@ -63,9 +67,10 @@ type entry struct {
 	pid       uint32
 	guarantee totem.Guarantee
 	// view
-	members []cpg.Member
-	joined  []cpg.Member
-	left    []cpg.Member
+	members      []cpg.Member
+	joined       []cpg.Member
+	left         []cpg.Member
+	transitional bool
 }
 
 type stream struct {
@@ -211,10 +216,11 @@ func (r *Recorder) Events(node totem.NodeID, evs []cpg.Event) {
 		case cpg.ConfChg:
 			s := r.stream(node, e.Conn, e.Group)
 			s.entries = append(s.entries, entry{
-				isView:  true,
-				members: stripReasons(e.Members),
-				joined:  slices.Clone(e.Joined),
-				left:    slices.Clone(e.Left),
+				isView:       true,
+				members:      stripReasons(e.Members),
+				joined:       slices.Clone(e.Joined),
+				left:         slices.Clone(e.Left),
+				transitional: e.Transitional,
 			})
 		}
 	}
@@ -274,6 +280,7 @@ func (r *Recorder) Check() error {
 	}
 	for _, g := range sortedGroups(byGroup) {
 		ss := byGroup[g]
+		checkSafe(ss, fail)
 		for i := range ss {
 			for j := i + 1; j < len(ss); j++ {
 				checkPair(ss[i], ss[j], fail)
@@ -295,12 +302,14 @@ func sortedGroups(m map[string][]*stream) []string {
 // checkStream verifies one stream on its own.
 func (r *Recorder) checkStream(s *stream, fail func(string, ...any)) {
 	var view []cpg.Member
-	inView := false
+	inView, transView := false, false
 	seen := make(map[string]bool)
 	lastFrom := make(map[cpg.Member]entry) // FIFO per sender
 	self := func() bool { return has(view, s.key.node, s.pid) }
+	transConfig := false
 	for i, e := range s.entries {
 		if e.isMark {
+			transConfig = !e.regular
 			continue
 		}
 		if e.isView {
@@ -342,6 +351,7 @@ func (r *Recorder) checkStream(s *stream, fail func(string, ...any)) {
 				fail("%s: entry %d: first view %v does not list the process as joined (%v)", s.name(), i, e.members, e.joined)
 			}
 			view = e.members
+			transView = e.transitional
 			inView = self()
 			continue
 		}
@@ -356,7 +366,9 @@ func (r *Recorder) checkStream(s *stream, fail func(string, ...any)) {
 		seen[e.msg] = true
 		if !inView {
 			fail("%s: entry %d: %q delivered outside the process's view %v", s.name(), i, short(e.msg), view)
-		} else if !has(view, e.sender, e.pid) {
+		} else if !has(view, e.sender, e.pid) && !transView && !transConfig {
+			// (In a transitional configuration the old ring's last
+			// messages may come from members that left there.)
 			fail("%s: entry %d: %q from %d:%d delivered in view %v without the sender", s.name(), i, short(e.msg), e.sender, e.pid, view)
 		}
 	}
@@ -524,4 +536,106 @@ func short(m string) string {
 		return fmt.Sprintf("%s…(%d bytes)", m[:32], len(m))
 	}
 	return m
+}
+
+// pview is one view a stream installed, with what it delivered there.
+type pview struct {
+	key          string // members, occurrence of that list in the stream, transitional mark
+	members      []cpg.Member
+	transitional bool
+	delivered    map[string]bool
+	safe         []string
+}
+
+// viewProc is a stream with its views.
+type viewProc struct {
+	s     *stream
+	views []*pview
+	at    map[string]int // view key -> index
+}
+
+// views splits a stream into the views it installed.
+func views(s *stream) []*pview {
+	var out []*pview
+	seen := make(map[string]int)
+	var cur *pview
+	for _, e := range s.entries {
+		switch {
+		case e.isMark:
+		case e.isView:
+			if !has(e.members, s.key.node, s.pid) {
+				cur = nil
+				continue
+			}
+			list := fmt.Sprint(e.members)
+			seen[list]++
+			key := fmt.Sprintf("%s#%d", list, seen[list])
+			if e.transitional {
+				key += "/transitional"
+			}
+			cur = &pview{key: key, members: e.members, transitional: e.transitional, delivered: make(map[string]bool)}
+			out = append(out, cur)
+		case cur != nil:
+			cur.delivered[e.msg] = true
+			if e.guarantee == totem.Safe {
+				cur.safe = append(cur.safe, e.msg)
+			}
+		}
+	}
+	return out
+}
+
+// checkSafe checks safe delivery over the streams of one group: a safe
+// message delivered in a view is delivered by every member of that view
+// that survived it (installed a next view), in that view or in the
+// transitional views that immediately follow it there (Totem may hand the
+// old ring's last messages over only after the break).
+func checkSafe(ss []*stream, fail func(string, ...any)) {
+	// A restarted node may reuse a pid: a member names every stream of
+	// that node and pid, and the one that installed the view is meant.
+	procs := make(map[cpg.Member][]*viewProc)
+	var all []*viewProc
+	for _, s := range ss {
+		if !s.bound {
+			continue
+		}
+		p := &viewProc{s: s, views: views(s), at: make(map[string]int)}
+		for i, v := range p.views {
+			p.at[v.key] = i
+		}
+		m := cpg.Member{Node: s.key.node, Pid: s.pid}
+		procs[m] = append(procs[m], p)
+		all = append(all, p)
+	}
+	for _, a := range all {
+		for _, v := range a.views {
+			if len(v.safe) == 0 {
+				continue
+			}
+			for _, m := range v.members {
+				var b *viewProc
+				i := -1
+				for _, c := range procs[m] {
+					if j, ok := c.at[v.key]; ok {
+						b, i = c, j
+						break
+					}
+				}
+				if b == nil || b == a || i+1 >= len(b.views) {
+					continue
+				}
+				got := make(map[string]bool)
+				for k := i; k < len(b.views) && (k == i || b.views[k].transitional); k++ {
+					for msg := range b.views[k].delivered {
+						got[msg] = true
+					}
+				}
+				for _, msg := range v.safe {
+					if !got[msg] {
+						fail("%s delivered safe %q in view %s, but %s, which survived it, did not", a.s.name(), short(msg), v.key, b.s.name())
+					}
+				}
+			}
+		}
+	}
 }

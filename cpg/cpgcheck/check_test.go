@@ -140,17 +140,57 @@ func TestExcuses(t *testing.T) {
 	r.Crashed(1)
 	expect(t, r, "")
 
-	// Between a transitional and a regular configuration, views and
-	// messages may differ (EVS holes).
+	// Between a transitional and a regular configuration, messages may
+	// differ (EVS holes).
 	r = setup()
 	r.Events(1, []cpg.Event{msg(1, 1, 10, "a")})
 	r.Events(2, []cpg.Event{msg(2, 1, 10, "a")})
 	r.Config(1, totem.Transitional)
 	r.Config(2, totem.Transitional)
-	r.Events(1, []cpg.Event{msg(1, 1, 10, "b"), msg(1, 1, 10, "c")})
-	r.Events(2, []cpg.Event{
-		view(2, []cpg.Member{mem(1, 10), mem(2, 20), mem(3, 30)}, []cpg.Member{join(3, 30)}, nil),
-		msg(2, 1, 10, "c"),
-	})
+	joined3 := view(1, []cpg.Member{mem(1, 10), mem(2, 20), mem(3, 30)}, []cpg.Member{join(3, 30)}, nil)
+	r.Events(1, []cpg.Event{msg(1, 1, 10, "b"), joined3, msg(1, 1, 10, "c")})
+	joined3.Conn = 2
+	r.Events(2, []cpg.Event{joined3, msg(2, 1, 10, "c")})
 	expect(t, r, "")
+}
+
+// A safe message delivered in a view must reach every member that
+// survives it, in that view or in the transitional view after it.
+func TestSafeDelivery(t *testing.T) {
+	safe := func(conn cpg.ConnID, data string) cpg.Deliver {
+		d := msg(conn, 1, 10, data)
+		d.Guarantee = totem.Safe
+		return d
+	}
+	one := []cpg.Member{mem(1, 10)}
+	two := []cpg.Member{mem(2, 20)}
+	oneLeft := []cpg.Member{{Node: 1, Pid: 10, Reason: cpg.ReasonNodeDown}}
+	transitional := view(2, two, nil, oneLeft)
+	transitional.Transitional = true
+	for _, c := range []struct {
+		name  string
+		node2 []cpg.Event
+		want  string
+	}{
+		{"delivered by both", []cpg.Event{safe(2, "s")}, ""},
+		{"delivered after the break, in the transitional view", []cpg.Event{transitional, safe(2, "s")}, ""},
+		{"missed by a survivor", []cpg.Event{view(2, two, nil, oneLeft)}, "which survived it, did not"},
+		{"delivered only after a regular view", []cpg.Event{view(2, two, nil, oneLeft), safe(2, "s")}, "which survived it, did not"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := NewRecorder()
+			r.Bind(1, 1, 10, "g")
+			r.Bind(2, 2, 20, "g")
+			both := []cpg.Member{mem(1, 10), mem(2, 20)}
+			r.Events(1, []cpg.Event{view(1, one, []cpg.Member{join(1, 10)}, nil), view(1, both, []cpg.Member{join(2, 20)}, nil)})
+			r.Events(2, []cpg.Event{view(2, both, []cpg.Member{join(2, 20)}, nil)})
+			r.Sent(1, 1, 10, "g", []byte("s"), totem.Safe)
+			r.Events(1, []cpg.Event{safe(1, "s"), view(1, one, nil, []cpg.Member{{Node: 2, Pid: 20, Reason: cpg.ReasonNodeDown}})})
+			if cc, ok := c.node2[0].(cpg.ConfChg); ok && cc.Transitional {
+				r.Config(2, totem.Transitional)
+			}
+			r.Events(2, c.node2)
+			expect(t, r, c.want)
+		})
+	}
 }
