@@ -15,7 +15,7 @@
 //	for ev := range h.Events() {                      // closed when the connection ends; then h.Err()
 //		switch ev := ev.(type) {
 //		case *client.Message:    // ev.Group, ev.NodeID, ev.PID, ev.Guarantee, ev.Data
-//		case *client.ConfChange: // ev.Group, ev.Members, ev.Joined, ev.Left (Member.Reason)
+//		case *client.ConfChange: // ev.Group, ev.Members, ev.Joined, ev.Left (Member.Reason), ev.Transitional
 //		case *client.Undelivered: // one of our messages was discarded (rare): resend ev.Data?
 //		case *client.RingChange:  // ev.Ring, ev.Members (only with Options.RingChanges)
 //		}
@@ -31,6 +31,10 @@
 // Delivery guarantees: Agreed delivers every message in the same total
 // order on every member; Safe delivers a message only once every node of
 // the ring has it. Your own messages come back to you in that order too.
+// When the ring breaks, members on nodes that are gone leave at once with
+// NODEDOWN in a ConfChange marked Transitional, and the old ring's last
+// messages follow in that view: a safe message is then known to have
+// reached the members it lists.
 //
 // Back-pressure: when the ring or the daemon cannot take more, the daemon
 // answers try-again. Send then waits and retries until ctx is done, so a
