@@ -64,7 +64,9 @@ Read commands take --json for machine-readable output. "cpg listen --json" print
 object per line:
   {"type":"deliver","group":G,"nodeid":N,"pid":P,"guarantee":"agreed"|"safe","data":BASE64}
   {"type":"confchg","group":G,"members":[{"nodeid":N,"pid":P}],"joined":[{"nodeid":N,"pid":P,"reason":R}],"left":[...]}
-where R is join, leave, nodedown, nodeup or procdown.
+where R is join, leave, nodedown, nodeup or procdown. A confchg of a transitional
+configuration (the ring broke; members of nodes that are gone left) also has
+"transitional":true.
 
 Exit codes:
   0  success
