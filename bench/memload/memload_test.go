@@ -94,7 +94,9 @@ const (
 //     plus up to as much again in the batch its writer is writing
 //     (ipcserver.go takes the whole queue into one writev);
 //   - per client, the request being read and one waiting for the event
-//     loop: 2 x the largest message.
+//     loop: 2 x the largest message (memload's clients have one request in
+//     flight at a time; a client that pipelines could have more waiting in
+//     the loop's input channel, see RESULTS.md).
 //
 // The Go collector (GOGC=100) lets the heap grow to twice the live data
 // before it collects, and the runtime, goroutine stacks and fragmentation
@@ -167,7 +169,7 @@ func TestMemoryStaysBounded(t *testing.T) {
 		}
 	}
 	big := results[2]
-	if big.SentBytes < 3*testRingQueue {
+	if big.SentBytes < 2*testRingQueue {
 		t.Errorf("big: only %d bytes sent, too few to test the bound", big.SentBytes)
 	}
 	slow := results[3]
