@@ -199,6 +199,8 @@ type runner struct {
 	c     *cluster
 	log   io.Writer
 	round int
+	// rings holds every node's ring when the current scenario began.
+	rings []string
 }
 
 // run starts the cluster, runs the scenarios and stops the cluster. It
@@ -266,10 +268,11 @@ func run(ctx context.Context, o options, log io.Writer) ([]Result, error) {
 func (r *runner) run(ctx context.Context, name string) (Result, error) {
 	res := Result{Scenario: name, RingStable: true}
 	fmt.Fprintf(r.log, "memload: %s...\n", name)
-	before, err := r.rings(ctx)
+	before, err := r.currentRings(ctx, r.o.startTimeout)
 	if err != nil {
 		return res, err
 	}
+	r.rings = before
 	s := startSampler(ctx, r.c, r.o.sample)
 	start := time.Now()
 	switch name {
@@ -294,7 +297,7 @@ func (r *runner) run(ctx context.Context, name string) (Result, error) {
 	if err == nil {
 		err = ferr
 	}
-	if after, rerr := r.rings(ctx); rerr == nil {
+	if after, rerr := r.currentRings(ctx, r.o.startTimeout); rerr == nil {
 		for i := range after {
 			if after[i] != before[i] {
 				res.RingStable = false
@@ -314,9 +317,17 @@ func (r *runner) run(ctx context.Context, name string) (Result, error) {
 	return res, err
 }
 
-// rings returns every node's ring, waiting for the cluster to be whole.
-func (r *runner) rings(ctx context.Context) ([]string, error) {
-	wctx, cancel := context.WithTimeout(ctx, r.o.startTimeout)
+// ringChanged reports whether some node's ring differs from the one it
+// had when the scenario began, or the cluster is not whole within 2 s.
+func (r *runner) ringChanged() bool {
+	now, err := r.currentRings(context.Background(), 2*time.Second)
+	return err != nil || !slices.Equal(now, r.rings)
+}
+
+// currentRings returns every node's ring, waiting up to timeout for the
+// cluster to be whole.
+func (r *runner) currentRings(ctx context.Context, timeout time.Duration) ([]string, error) {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := r.c.waitRing(wctx); err != nil {
 		return nil, err

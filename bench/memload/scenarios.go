@@ -106,11 +106,13 @@ func newReader(h *client.Handle, prefix string) *reader {
 type handles struct {
 	node    []int // node of each handle
 	readers []*reader
+	want    []int64 // messages due to each handle
 }
 
 func (hs *handles) add(node int, h *client.Handle, prefix string) {
 	hs.node = append(hs.node, node)
 	hs.readers = append(hs.readers, newReader(h, prefix))
+	hs.want = append(hs.want, 0)
 }
 
 func (hs *handles) closeAll() {
@@ -128,32 +130,46 @@ func (hs *handles) delivered() (msgs, undelivered int64) {
 	return
 }
 
-// waitDelivered waits until every handle's count reaches want(i), or
-// timeout, or a handle ends.
-func (hs *handles) waitDelivered(ctx context.Context, timeout time.Duration, want func(i int) int64) error {
+// waitDelivered waits until every handle's count reaches want(i), less
+// the messages the cluster reported undelivered to their senders (after a
+// configuration change; such a message may miss any receiver), or
+// timeout, or a handle ends. After a ring change, a receiver that was cut
+// off misses the messages of the configurations it was not in (virtual
+// synchrony allows that): once changed reports a change and no delivery
+// came for quiet, it stops waiting and reports short.
+func (hs *handles) waitDelivered(ctx context.Context, timeout time.Duration, changed func() bool) (short bool, err error) {
+	const quiet = 3 * time.Second
 	deadline := time.Now().Add(timeout)
+	lastTotal, lastProgress := int64(-1), time.Now()
 	for {
-		short := -1
+		total, lost := hs.delivered()
+		if total != lastTotal {
+			lastTotal, lastProgress = total, time.Now()
+		}
+		behind := -1
 		for i, r := range hs.readers {
-			if r.msgs.Load() < want(i) {
-				short = i
+			if r.msgs.Load() < hs.want[i]-lost {
+				behind = i
 				break
 			}
 		}
-		if short < 0 {
-			return nil
+		if behind < 0 {
+			return false, nil
 		}
-		r := hs.readers[short]
+		r := hs.readers[behind]
 		select {
 		case <-r.done:
-			return fmt.Errorf("handle on node %d ended after %d of %d messages: %v", hs.node[short], r.msgs.Load(), want(short), r.h.Err())
+			return true, fmt.Errorf("handle on node %d ended after %d of %d messages: %v", hs.node[behind], r.msgs.Load(), hs.want[behind], r.h.Err())
 		default:
 		}
+		if time.Since(lastProgress) > quiet && changed() {
+			return true, nil
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %v, a handle on node %d had %d of %d messages", timeout, hs.node[short], r.msgs.Load(), want(short))
+			return true, fmt.Errorf("after %v, a handle on node %d had %d of %d messages", timeout, hs.node[behind], r.msgs.Load(), hs.want[behind])
 		}
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return err
+			return true, err
 		}
 	}
 }
@@ -279,14 +295,16 @@ func (r *runner) groups(ctx context.Context, res *Result) error {
 	if err := ts.Wait(); err != nil {
 		return err
 	}
-	want := make([]int64, len(hs.readers))
 	for i, rd := range hs.readers {
-		want[i] = int64(len(joins[rd.h]) * o.groupMsgs)
-		res.Expected += want[i]
+		hs.want[i] = int64(len(joins[rd.h]) * o.groupMsgs)
+		res.Expected += hs.want[i]
 	}
 	res.Sent = sent.Load()
 	res.SentBytes = res.Sent * int64(o.groupSize)
-	err := hs.waitDelivered(ctx, o.drain, func(i int) int64 { return want[i] })
+	short, err := hs.waitDelivered(ctx, o.drain, r.ringChanged)
+	if short && err == nil {
+		res.Notes = append(res.Notes, "deliveries short after a ring change")
+	}
 	res.Delivered, res.Undelivered = hs.delivered()
 	res.Done = fmt.Sprintf("%d groups, each joined on %d node(s), by %d handles (%d per node) in %.1fs; %d messages of %s sent to each group (agreed, safe)",
 		o.groups, members, len(hs.readers), o.groupHandles, joined.Seconds(), o.groupMsgs, sizeString(o.groupSize))
@@ -366,7 +384,14 @@ func (r *runner) load(ctx context.Context, res *Result, group string, size int, 
 	res.SentBytes = res.Sent * int64(size)
 	res.Expected = res.Sent * int64(len(hs.readers))
 	if err == nil {
-		err = hs.waitDelivered(ctx, o.drain, func(int) int64 { return res.Sent })
+		for i := range hs.want {
+			hs.want[i] = res.Sent
+		}
+		var short bool
+		short, err = hs.waitDelivered(ctx, o.drain, r.ringChanged)
+		if short && err == nil {
+			res.Notes = append(res.Notes, "deliveries short after a ring change")
+		}
 	}
 	dcancel()
 	wg.Wait()
