@@ -388,7 +388,11 @@ func (s *Service) apply(sender totem.NodeID, g totem.Guarantee, m message) {
 	case msgData:
 		members := s.groups[m.Group]
 		who := Member{Node: sender, Pid: m.Pid}
-		if !containsMember(members, who) && !containsMember(s.orderedIn[m.Group], who) {
+		// In a transitional view, members of nodes that did not come along
+		// have left, but the old ring's last messages from them are still
+		// delivered if they were ordered in their view.
+		departed := s.orderedIn != nil && !s.trans.Contains(sender) && containsMember(s.orderedIn[m.Group], who)
+		if !containsMember(members, who) && !departed {
 			s.stats.NotMember++
 			if sender == s.local {
 				s.undelivered(m)

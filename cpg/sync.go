@@ -80,8 +80,18 @@ func (s *Service) abandonSync() {
 				s.undelivered(h.m)
 			}
 		case msgControl:
-			if h.sender == s.local {
-				requeue = append(requeue, h.m.Ops...)
+			if h.sender != s.local {
+				continue
+			}
+			for _, op := range h.m.Ops {
+				// A join whose process has asked to leave since is dropped:
+				// its leave may already be on the way, and must not land
+				// before it (the process would linger in every view).
+				if r := s.records[memberKey{op.Group, op.Pid}]; op.Op == opJoin && (r == nil || r.leaving || r.gone) {
+					s.stats.Ignored++
+					continue
+				}
+				requeue = append(requeue, op)
 			}
 		}
 	}
