@@ -456,7 +456,7 @@ func (c *checker) checkView(k viewKey, members []Member, installed []*proc) {
 	}
 	// Safe: delivered by anyone, delivered by every member that survived
 	// the view (moved to a next view; clean leavers may have left first),
-	// in it or in the transitional view that follows it.
+	// in it or in the transitional views that follow it.
 	safe := map[msgID]ProcID{}
 	for i, v := range pvs {
 		for m := range v.safe {
@@ -470,9 +470,12 @@ func (c *checker) checkView(k viewKey, members []Member, installed []*proc) {
 				continue
 			}
 			got := set(pvs[i].deliveries)
-			if next := p.views[at+1]; next.parent == k {
-				// The old ring's last messages may come in the
-				// transitional view that follows.
+			// The old ring's last messages may come in the transitional
+			// views that follow.
+			for _, next := range p.views[at+1:] {
+				if next.parent == "" {
+					break
+				}
 				for _, d := range next.deliveries {
 					got[d] = struct{}{}
 				}
@@ -597,10 +600,14 @@ func (c *checker) checkSameViewDelivery() {
 }
 
 // base is the view a message delivered in view k was ordered in: k, or
-// for a transitional view the view before it.
+// for a transitional view the last regular view before it.
 func (c *checker) base(k viewKey) viewKey {
-	if p, ok := c.parent[k]; ok {
-		return p
+	for i := 0; i < 1000; i++ {
+		p, ok := c.parent[k]
+		if !ok {
+			break
+		}
+		k = p
 	}
 	return k
 }
