@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/totem-gcs/totem/ipc"
+	"github.com/totem-gcs/totem/totem"
 )
 
 // LoadConfig reads a config file's text over the defaults, applies nothing
@@ -67,6 +68,14 @@ func CheckConfig(cfg *Config, lines map[string]int, localAddrs []netip.Addr) Pro
 	}
 	if cfg.IPC.QueueMessages < 16 {
 		add("ipc.queue_messages", fmt.Sprintf("%d is too small", cfg.IPC.QueueMessages), fmt.Sprintf("use at least 16 (default %d)", DefaultQueueMessages))
+	}
+	maxMsg := cfg.Totem.MaxMessageSize
+	if maxMsg <= 0 {
+		maxMsg = totem.DefaultMaxMessageSize
+	}
+	if cfg.IPC.QueueBytes < 2*maxMsg {
+		add("ipc.queue_bytes", fmt.Sprintf("%d is less than two messages of max_message_size (%d): a client would be disconnected for one large message", cfg.IPC.QueueBytes, maxMsg),
+			fmt.Sprintf("use at least %d (default %d)", 2*maxMsg, DefaultQueueBytes))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.Logging.Level)); err != nil {

@@ -83,6 +83,8 @@ addrs = ["10.0.0.1"]
 [[node]]
 nodeid = 1
 addrs = ["not-an-ip"]
+[ipc]
+queue_bytes = 1048576
 `
 	cfg, lines, probs := LoadConfig([]byte(text))
 	probs = append(probs, CheckConfig(&cfg, lines, nil)...)
@@ -96,6 +98,7 @@ addrs = ["not-an-ip"]
 		"node[1].nodeid":     15,
 		"node[1].addrs":      16,
 		"nodeid":             1,
+		"ipc.queue_bytes":    18,
 	}
 	for key, line := range want {
 		found := false

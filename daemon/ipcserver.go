@@ -214,11 +214,13 @@ type ipcConn struct {
 
 	mu     sync.Mutex
 	q      [][]byte
-	qBytes int
-	closed bool
-	reason string
-	wake   chan struct{}
-	done   chan struct{}
+	qBytes int // queued and in-flight bytes
+	// inflight is the number of frames the writer is writing.
+	inflight int
+	closed   bool
+	reason   string
+	wake     chan struct{}
+	done     chan struct{}
 }
 
 // reader reads requests and hands them to the event loop until the
@@ -266,7 +268,7 @@ func (ic *ipcConn) isClosed() bool {
 func (ic *ipcConn) queued() (int, int) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
-	return len(ic.q), ic.qBytes
+	return len(ic.q) + ic.inflight, ic.qBytes
 }
 
 // congested reports whether the client's queue is more than half full, so
@@ -295,8 +297,8 @@ func (ic *ipcConn) sendFrame(f []byte) {
 		ic.mu.Unlock()
 		return
 	}
-	if len(ic.q)+1 > ic.srv.qMsgs || ic.qBytes+len(f) > ic.srv.qBytes {
-		n, b := len(ic.q), ic.qBytes
+	if len(ic.q)+ic.inflight+1 > ic.srv.qMsgs || ic.qBytes+len(f) > ic.srv.qBytes {
+		n, b := len(ic.q)+ic.inflight, ic.qBytes
 		ic.mu.Unlock()
 		ic.srv.dropped.Add(1)
 		ic.srv.log.Warn("ipc: disconnecting a client that stopped reading", "conn", ic.id, "pid", ic.peer.PID, "queued", n, "bytes", b)
@@ -342,10 +344,16 @@ func (ic *ipcConn) writer() {
 		}
 		ic.mu.Lock()
 		batch, ic.q = ic.q, batch[:0]
-		ic.qBytes = 0
+		// The batch counts against the client's limits until it is
+		// written: a client that reads slowly holds at most one queue.
+		ic.inflight = len(batch)
 		closed, reason := ic.closed, ic.reason
 		ic.mu.Unlock()
 		if len(batch) > 0 {
+			n := 0
+			for _, f := range batch {
+				n += len(f)
+			}
 			// One writev for the whole batch.
 			bufs := net.Buffers(batch)
 			if _, err := bufs.WriteTo(ic.c.NetConn()); err != nil {
@@ -353,6 +361,10 @@ func (ic *ipcConn) writer() {
 				return
 			}
 			clear(batch)
+			ic.mu.Lock()
+			ic.inflight = 0
+			ic.qBytes -= n
+			ic.mu.Unlock()
 		}
 		if closed {
 			if reason != "" {
