@@ -7,7 +7,7 @@ SHORTFUZZ ?= 2s
 
 CHAOSTIME ?= 30m
 
-.PHONY: all build test sim fuzz fuzz-short chaos chaos-short demo bench vet clean
+.PHONY: all build test sim fuzz fuzz-short chaos chaos-short demo bench memload vet clean
 
 all: build
 
@@ -53,6 +53,11 @@ demo:
 ## bench: Go benchmarks of the engine and the network layer
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./totem/ ./rrp/
+
+## memload: totemd's memory idle, with 1,000 groups, 1 MiB messages and a
+## client that never reads (3 daemons on 127.0.0.1; figures in bench/memload/RESULTS.md)
+memload:
+	$(GO) run ./bench/memload
 
 clean:
 	rm -rf bin/
