@@ -207,13 +207,12 @@ func Check(logs []*Log, opts Options) *Result {
 		for _, v := range p.views {
 			views[v.key] = append(views[v.key], p)
 			viewOf[v.key] = v
-			if v.parent == "" {
-				continue
+			// A transitional view that merges members (a sync completed
+			// after the break) may follow different views on different
+			// members; the first one recorded serves as its base.
+			if _, ok := c.parent[v.key]; !ok && v.parent != "" {
+				c.parent[v.key] = v.parent
 			}
-			if was, ok := c.parent[v.key]; ok && was != v.parent {
-				c.add(KindViews, "transitional view %s follows view %s at %v but %s elsewhere", v.key, v.parent, id, was)
-			}
-			c.parent[v.key] = v.parent
 		}
 	}
 	c.res.Views = len(views)

@@ -193,6 +193,10 @@ fi
 	echo "started: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "load_start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (tree has uncommitted changes)')"
+	if has totem "$SIDES"; then
+		echo "totemd: $SRC_BIN/totemd, built $(date -u -r "$SRC_BIN/totemd" '+%Y-%m-%d %H:%M:%S UTC'), sha256 $(sha256sum "$SRC_BIN/totemd" | cut -c1-12)"
+	fi
+	if command -v corosync >/dev/null 2>&1; then echo "corosync: $(corosync -v 2>/dev/null | head -1)"; fi
 	echo "cpus: $(nproc)"
 	echo "kernel: $(uname -r)"
 } >"$OUT/run.txt"

@@ -106,8 +106,9 @@ def totem_bench(d):
 
 def failover(path):
     """{"vals": delays in ms of the survivors over all rounds, "rounds": rounds,
-    "missing": survivors that never reported the change, "head": header comment}."""
-    r = {"vals": [], "rounds": 0, "missing": 0, "head": ""}
+    "missing": survivors that never reported the change, "spurious": nodedown
+    events of other nodes (membership flapping), "head": header comment}."""
+    r = {"vals": [], "rounds": 0, "missing": 0, "spurious": 0, "head": ""}
     if not os.path.exists(path):
         return r
     with open(path) as f:
@@ -117,6 +118,9 @@ def failover(path):
             if not line.startswith("round="):
                 continue
             r["rounds"] += 1
+            m = re.search(r"spurious_nodedown_events=(\d+)", line)
+            if m:
+                r["spurious"] += int(m.group(1))
             for m in re.finditer(r"n\d+_cpg_confchg_ms=(\S+)", line):
                 try:
                     r["vals"].append(float(m.group(1)))
@@ -142,6 +146,8 @@ def ratio(a, b):
 def fo_cell(r):
     vals = r["vals"]
     miss = f", {r['missing']} never seen" if r["missing"] else ""
+    if r["spurious"]:
+        miss += f", {r['spurious']} spurious nodedown events: flapping"
     if not vals:
         return f"- ({r['rounds']} rounds{miss})" if r["rounds"] else "-"
     return (f"{statistics.median(vals):.0f} (min {min(vals):.0f}, max {max(vals):.0f}; "

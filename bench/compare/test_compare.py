@@ -90,7 +90,7 @@ class Summary(unittest.TestCase):
             write(os.path.join(t, f"tput-3sender-n{n}.json"), json.dumps({"throughput": [tp(1000, lost=n == 2 and 5 or 0)]}))
         write(os.path.join(t, "lat.json"), json.dumps({"latency": [{"size": 64, "p50_us": 800.0, "p99_us": 400.0}]}))
         write(os.path.join(self.out, "totem-crypto-on", "failover-default", "failover.txt"),
-              "# x\nround=1 n1_cpg_confchg_ms=3950 n2_cpg_confchg_ms=NA spurious_nodedown_events=0\n")
+              "# x\nround=1 n1_cpg_confchg_ms=3950 n2_cpg_confchg_ms=NA spurious_nodedown_events=4\n")
 
     def render(self):
         lines = []
@@ -112,7 +112,7 @@ class Summary(unittest.TestCase):
     def test_failover_median_and_missing(self):
         md = self.render()
         self.assertIn("| default timeouts | 7950 (min 7900, max 8000; 1 rounds × 2 survivors) "
-                      "| 3950 (min 3950, max 3950; 1 rounds × 2 survivors, 1 never seen) | 0.50x |", md)
+                      "| 3950 (min 3950, max 3950; 1 rounds × 2 survivors, 1 never seen, 4 spurious nodedown events: flapping) | 0.50x |", md)
 
     def test_faults_are_reported(self):
         self.assertIn("3 senders 64 B: lost 5", self.render())
