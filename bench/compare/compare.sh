@@ -95,7 +95,7 @@ export -n CRYPTO DUR SIZES LAT_SIZES LAT_COUNT
 FO_GROUP=comparefo
 
 has() { case " $2 " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-log() { echo "[compare $(date -u +%H:%M:%S)] $*" | tee -a "$OUT/log.txt" >&2; }
+log() { echo "[compare $(date -u +%H:%M:%S) load $(cut -d" " -f1 /proc/loadavg)] $*" | tee -a "$OUT/log.txt" >&2; }
 
 case "$DUR" in '' | *[!0-9.]*) echo "compare: DUR=$DUR: want seconds, like 5 or 2.5" >&2; exit 2 ;; esac
 for m in $CRYPTO; do case "$m" in off | on) ;; *) echo "compare: CRYPTO: want off and/or on, not $m" >&2; exit 2 ;; esac; done
