@@ -7,8 +7,8 @@
 # HOW TO RUN (as root, from anywhere; no Makefile needed):
 #
 #   make build                                   # or: go build -o bin/ ./...
-#   bench/compare/compare.sh /tmp/compare        # full run: ~30-40 minutes
-#   DUR=2 LAT_COUNT=1000 bench/compare/compare.sh /tmp/compare-short   # ~15 min
+#   bench/compare/compare.sh /tmp/compare        # full run: about 20 minutes
+#   DUR=2 LAT_COUNT=1000 bench/compare/compare.sh /tmp/compare-short   # ~10 min
 #
 # It installs corosync with apt-get on first use (through the peer scripts'
 # setup.sh) and takes minutes: a manual benchmark, not for CI.
