@@ -7,7 +7,7 @@ SHORTFUZZ ?= 2s
 
 CHAOSTIME ?= 30m
 
-.PHONY: all build test sim fuzz fuzz-short chaos chaos-short demo bench memload vet clean
+.PHONY: all build test sim fuzz fuzz-short chaos chaos-short demo bench memload compare vet clean
 
 all: build
 
@@ -58,6 +58,12 @@ bench:
 ## client that never reads (3 daemons on 127.0.0.1; figures in bench/memload/RESULTS.md)
 memload:
 	$(GO) run ./bench/memload
+
+## compare: Corosync and totemd side by side on 3 namespaces, crypto off
+## and on (root; apt-installs corosync; about 20 min; manual, not in CI)
+COMPAREOUT ?= /tmp/totem-compare
+compare: build
+	bench/compare/compare.sh $(COMPAREOUT)
 
 clean:
 	rm -rf bin/

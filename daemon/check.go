@@ -50,8 +50,14 @@ func CheckConfig(cfg *Config, lines map[string]int, localAddrs []netip.Addr) Pro
 	if cfg.StateDir == "" {
 		add("state_dir", "is empty", "set it to a directory totemd may write, like "+DefaultStateDir)
 	}
-	if cfg.KeyFile == "" {
-		add("keyfile", "is empty", "set it to the key made by `totemctl keygen`, like "+DefaultKeyFile)
+	switch cfg.Crypto {
+	case "on":
+		if cfg.KeyFile == "" {
+			add("keyfile", "is empty", "set it to the key made by `totemctl keygen`, like "+DefaultKeyFile)
+		}
+	case "off":
+	default:
+		add("crypto", fmt.Sprintf("unknown value %q", cfg.Crypto), `use "on" (the default) or "off"`)
 	}
 	if cfg.IPC.Socket == "" {
 		add("ipc.socket", "is empty", "set it to a socket path, like "+ipc.DefaultSocket)

@@ -35,6 +35,11 @@ type Config struct {
 	StateDir string `toml:"state_dir"`
 	// KeyFile is the cluster's authentication and encryption key.
 	KeyFile string `toml:"keyfile"`
+	// Crypto is "on" (the default: every packet encrypted and
+	// authenticated with the cluster key) or "off" (no key, packets in the
+	// clear and unauthenticated: only for benchmarks on an isolated
+	// network, like Corosync's crypto_cipher none).
+	Crypto string `toml:"crypto"`
 	// Transport is "udpu" (unicast to every node) or "udp" (multicast).
 	Transport string `toml:"transport"`
 	// LinkMode is "passive" (fail over between links) or "active" (send on
@@ -129,6 +134,7 @@ func DefaultConfig() Config {
 	return Config{
 		StateDir:  DefaultStateDir,
 		KeyFile:   DefaultKeyFile,
+		Crypto:    "on",
 		Transport: "udpu",
 		LinkMode:  "passive",
 		Port:      DefaultPort,

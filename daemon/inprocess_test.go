@@ -177,3 +177,58 @@ func TestGracefulLeave(t *testing.T) {
 		return ok && slices.Equal(rc.Members, []client.NodeID{1, 2}) && rc.Ring.Seq > 0
 	})
 }
+
+// TestCryptoOff runs two daemons with crypto off (no key file at all) and
+// checks that they form a ring and carry a message.
+func TestCryptoOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	c := startInProcess(t, 2, func(cfg *Config) {
+		cfg.Totem.Profile = "fast"
+		cfg.Crypto = "off"
+		cfg.KeyFile = "/nonexistent/authkey"
+	})
+	var hs []*client.Handle
+	for id := 1; id <= 2; id++ {
+		h := c.connect(t, ctx, id)
+		if err := h.Join(ctx, "g"); err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	e := collect(hs[1])
+	e.waitFor(t, ctx, "a view of 2", 0, viewIs("g", 2))
+	if err := hs[0].Send(ctx, "g", []byte("clear"), client.Agreed); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(t, ctx, "the message from node 1", 0, func(ev client.Event) bool {
+		m, ok := ev.(*client.Message)
+		return ok && string(m.Data) == "clear" && m.NodeID == 1
+	})
+}
+
+func TestCheckCrypto(t *testing.T) {
+	for _, c := range []struct {
+		crypto, keyfile string
+		problem         string
+	}{
+		{"on", "", "keyfile"},
+		{"off", "", ""},
+		{"maybe", "/k", "crypto"},
+	} {
+		cfg := DefaultConfig()
+		cfg.NodeID = 1
+		cfg.Nodes = []NodeOption{{NodeID: 1, Addrs: []string{"127.0.0.1:5405"}}}
+		cfg.Crypto, cfg.KeyFile = c.crypto, c.keyfile
+		var keys []string
+		for _, p := range CheckConfig(&cfg, nil, nil) {
+			keys = append(keys, p.Key)
+		}
+		if (c.problem == "") != (len(keys) == 0) || (c.problem != "" && !slices.Contains(keys, c.problem)) {
+			t.Errorf("crypto %q keyfile %q: problems %v, want %q", c.crypto, c.keyfile, keys, c.problem)
+		}
+	}
+}

@@ -17,9 +17,15 @@ import (
 // max_message_size (1 MiB by default).
 func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 	cfg := &d.cfg
-	key, err := rrp.ReadKey(cfg.KeyFile)
-	if err != nil {
-		return 0, fmt.Errorf("%w (make one with `totemctl keygen %s` and copy it to every node)", err, cfg.KeyFile)
+	var key []byte
+	if cfg.Crypto == "off" {
+		d.log.Warn("crypto is off: packets are neither encrypted nor authenticated; use this only on an isolated network")
+	} else {
+		k, err := rrp.ReadKey(cfg.KeyFile)
+		if err != nil {
+			return 0, fmt.Errorf("%w (make one with `totemctl keygen %s` and copy it to every node)", err, cfg.KeyFile)
+		}
+		key = k
 	}
 	inc, err := d.state.NextIncarnation(uint64(time.Now().UnixNano()))
 	if err != nil {
@@ -33,6 +39,7 @@ func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 		LinkTimeout:       lt,
 		Mode:              rrp.Mode(cfg.LinkMode),
 		Key:               key,
+		Insecure:          cfg.Crypto == "off",
 		Logger:            d.log.With("component", "rrp"),
 	}
 	for _, n := range cfg.Nodes {
