@@ -415,3 +415,43 @@ func TestJoinedLeftAfterMissedRing(t *testing.T) {
 		t.Fatalf("node 2 sees joined %v left %v, want {1} and {}", reg2.Joined, reg2.Left)
 	}
 }
+
+// After a member crashes, the survivors go straight to a ring of the
+// survivors: no one forms a ring of its own on the way (applications would
+// see the other survivors leave and come back). bench/compare saw node 1
+// install a singleton ring at the consensus timeout.
+func TestCrashSurvivorsFormOneRing(t *testing.T) {
+	for name, cfg := range map[string]func(NodeID) Config{"fast": fastTest, "default": DefaultConfig} {
+		t.Run(name, func(t *testing.T) {
+			c := newTestCluster(t, 3, cfg)
+			c.run(10 * time.Second)
+			if cc := c.lastRegular(1); cc == nil || len(cc.Members) != 3 {
+				t.Fatalf("no ring of 3: %+v", cc)
+			}
+			// Three rounds: node 3 crashes, the survivors re-form, node 3
+			// restarts and joins again.
+			for round := 1; round <= 3; round++ {
+				before := map[NodeID]int{1: len(c.logs[1]), 2: len(c.logs[2])}
+				c.down[3] = true
+				c.run(20 * time.Second)
+				for _, id := range []NodeID{1, 2} {
+					var rings []string
+					for _, d := range c.logs[id][before[id]:] {
+						if cc := d.Config; cc != nil && cc.Kind == Regular {
+							rings = append(rings, cc.Members.String())
+						}
+					}
+					if len(rings) != 1 || rings[0] != (NodeSet{1, 2}).String() {
+						t.Errorf("round %d: node %d installed %v after node 3 crashed, want one ring {1 2}", round, id, rings)
+					}
+				}
+				delete(c.down, 3)
+				c.add(3, cfg)
+				c.run(10 * time.Second)
+				if cc := c.lastRegular(1); cc == nil || len(cc.Members) != 3 {
+					t.Fatalf("round %d: node 3 did not join again: %+v", round, cc)
+				}
+			}
+		})
+	}
+}
