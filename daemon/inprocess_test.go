@@ -118,6 +118,13 @@ func TestInProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
 	c := startInProcess(t, 2, func(cfg *Config) { cfg.Totem.Profile = "fast" })
+	sendAcross(t, ctx, c, "across", client.Safe)
+}
+
+// sendAcross joins a member of group g on nodes 1 and 2, waits until node
+// 2's member sees both, sends data from node 1 and waits for it at node 2.
+func sendAcross(t *testing.T, ctx context.Context, c *inProcess, data string, g client.Guarantee) {
+	t.Helper()
 	var hs []*client.Handle
 	for id := 1; id <= 2; id++ {
 		h := c.connect(t, ctx, id)
@@ -126,15 +133,14 @@ func TestInProcess(t *testing.T) {
 		}
 		hs = append(hs, h)
 	}
-	// Wait until node 2's member sees both, then send from node 1.
 	e := collect(hs[1])
 	e.waitFor(t, ctx, "a view of 2", 0, viewIs("g", 2))
-	if err := hs[0].Send(ctx, "g", []byte("across"), client.Safe); err != nil {
+	if err := hs[0].Send(ctx, "g", []byte(data), g); err != nil {
 		t.Fatal(err)
 	}
 	e.waitFor(t, ctx, "the message from node 1", 0, func(ev client.Event) bool {
 		m, ok := ev.(*client.Message)
-		return ok && string(m.Data) == "across" && m.NodeID == 1 && m.Guarantee == client.Safe
+		return ok && string(m.Data) == data && m.NodeID == 1 && m.Guarantee == g
 	})
 }
 
@@ -191,23 +197,7 @@ func TestCryptoOff(t *testing.T) {
 		cfg.Crypto = "off"
 		cfg.KeyFile = "/nonexistent/authkey"
 	})
-	var hs []*client.Handle
-	for id := 1; id <= 2; id++ {
-		h := c.connect(t, ctx, id)
-		if err := h.Join(ctx, "g"); err != nil {
-			t.Fatal(err)
-		}
-		hs = append(hs, h)
-	}
-	e := collect(hs[1])
-	e.waitFor(t, ctx, "a view of 2", 0, viewIs("g", 2))
-	if err := hs[0].Send(ctx, "g", []byte("clear"), client.Agreed); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFor(t, ctx, "the message from node 1", 0, func(ev client.Event) bool {
-		m, ok := ev.(*client.Message)
-		return ok && string(m.Data) == "clear" && m.NodeID == 1
-	})
+	sendAcross(t, ctx, c, "clear", client.Agreed)
 }
 
 func TestCheckCrypto(t *testing.T) {
