@@ -274,7 +274,9 @@ func (s *Service) finishSync() {
 }
 
 // install replaces the agreed view with view and tells the local members
-// of every group that changed.
+// of every group that changed; transitional marks the views of a
+// transitional configuration (members of nodes outside it leave with
+// NODEDOWN).
 func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]bool, transitional bool) {
 	names := sortedKeys(s.groups)
 	for g := range view {
@@ -294,7 +296,7 @@ func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]b
 		}
 		for _, m := range old {
 			if !containsMember(cur, m) {
-				if announced[m.Node] && !s.syncJoined.Contains(m.Node) {
+				if announced[m.Node] && !s.syncJoined.Contains(m.Node) && (!transitional || s.trans.Contains(m.Node)) {
 					// Its node stayed with us and no longer has it.
 					m.Reason = ReasonProcDown
 				} else {
