@@ -23,7 +23,8 @@
 //
 // # Protocol
 //
-// Every change of group state travels through Totem's agreed order, so every
+// Every change of group state travels through Totem's order (control
+// operations and sync parts as safe messages), so every
 // node applies it at the same place among the messages:
 //
 //   - a Send becomes a data message; a node delivers it to its local members
@@ -63,11 +64,17 @@
 //     carried) data messages are discarded (their senders get an
 //     Undelivered event), and the node's own held-back control operations
 //     are queued again.
-//   - A transitional configuration changes nothing by itself: the old-ring
-//     messages Totem delivers in it are applied in the views they were
-//     ordered in, so a message delivered by one node in the regular
-//     configuration and by another in the transitional one is delivered in
-//     the same view by both. As extended virtual synchrony allows, nodes in
+//   - A transitional configuration starts a transitional view at once:
+//     the members of nodes that did not come along leave (NODEDOWN, the
+//     ConfChg marked Transitional), and the old-ring messages Totem still
+//     delivers are applied in that view (from senders that left too, if
+//     they were members where the messages were ordered), because Totem
+//     guarantees a safe message delivered there only to the nodes of the
+//     transitional configuration. Control operations from nodes that did
+//     not come along are ignored there; the next sync settles their
+//     members. A sync that completes during the transitional
+//     configuration installs its views restricted to it, also marked
+//     transitional. As extended virtual synchrony allows, nodes in
 //     different partitions may deliver different old-ring messages there;
 //     the sync of the next regular configuration brings the views together.
 //

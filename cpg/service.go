@@ -272,7 +272,7 @@ const maxCtrlBatch = 256
 // the client methods call it too.
 func (s *Service) Flush() {
 	for len(s.syncOut) > 0 {
-		if !s.propose(s.syncOut[0], totem.Safe) {
+		if !s.propose(s.syncOut[0]) {
 			return
 		}
 		s.syncOut[0] = nil
@@ -280,7 +280,7 @@ func (s *Service) Flush() {
 	}
 	for len(s.ctrl) > 0 {
 		n := min(len(s.ctrl), maxCtrlBatch)
-		if !s.propose(s.enc.control(s.ctrl[:n]), totem.Safe) {
+		if !s.propose(s.enc.control(s.ctrl[:n])) {
 			return
 		}
 		for _, op := range s.ctrl[:n] {
@@ -295,13 +295,13 @@ func (s *Service) Flush() {
 	}
 }
 
-// propose hands a control payload to Totem and reports whether it was
-// accepted. Control operations and sync parts go safe: one that any node
-// delivers in the regular configuration has reached every node of it, so
-// no node can complete a sync (and release the messages it held) or
+// propose hands a control payload (control operations, sync parts) to
+// Totem as a safe message and reports whether it was accepted: one that any
+// node delivers in the regular configuration has reached every node of it,
+// so no node can complete a sync (and release the messages it held) or
 // change a view that another node of the ring never will.
-func (s *Service) propose(payload []byte, g totem.Guarantee) bool {
-	if err := s.p.Propose(payload, g); err != nil {
+func (s *Service) propose(payload []byte) bool {
+	if err := s.p.Propose(payload, totem.Safe); err != nil {
 		s.stats.ProposalsRefused++
 		return false
 	}
