@@ -7,20 +7,18 @@ import (
 	"time"
 )
 
-// BenchmarkNetns is BenchmarkLoopback between two network namespaces over
+// BenchmarkNetns is BenchmarkLoopback (same modes) between two network namespaces over
 // a bridge (needs root).
 func BenchmarkNetns(b *testing.B) {
 	lab := newNetLab(b, 2, 1)
-	for _, mode := range []struct {
-		name     string
-		insecure bool
-	}{{"crypto", false}, {"insecure", true}} {
+	for _, mode := range benchModes {
 		b.Run(mode.name, func(b *testing.B) {
 			cfgs := lab.configs(UDPU, Passive)
 			for i := range cfgs {
 				if mode.insecure {
 					cfgs[i].Key, cfgs[i].Insecure = nil, true
 				}
+				cfgs[i].NoOffload = mode.noOffload
 				cfgs[i].LinkTimeout = time.Second
 			}
 			runThroughput(b, lab.start(b, cfgs), 64)

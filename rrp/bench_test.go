@@ -66,12 +66,26 @@ func runThroughput(b *testing.B, ts []*Transport, batch int) {
 	<-done
 }
 
-func benchConfigs(b *testing.B, insecure bool) []Config {
+// benchModes are the variants of the throughput benchmarks: crypto on or
+// off, UDP segmentation offload and receive coalescing on (where the
+// kernel has them) or off.
+var benchModes = []struct {
+	name                string
+	insecure, noOffload bool
+}{
+	{"crypto", false, false},
+	{"insecure", true, false},
+	{"crypto-nooffload", false, true},
+	{"insecure-nooffload", true, true},
+}
+
+func benchConfigs(b *testing.B, insecure, noOffload bool) []Config {
 	cfgs := loopbackConfigs(b, "127.0.0.1", 2, 1)
 	for i := range cfgs {
 		if insecure {
 			cfgs[i].Key, cfgs[i].Insecure = nil, true
 		}
+		cfgs[i].NoOffload = noOffload
 		cfgs[i].HeartbeatInterval = 100 * time.Millisecond
 		cfgs[i].LinkTimeout = time.Second
 	}
@@ -79,14 +93,11 @@ func benchConfigs(b *testing.B, insecure bool) []Config {
 }
 
 // BenchmarkLoopback measures one udpu link on 127.0.0.1, 1000-byte frames
-// sent 64 per SendBatch (one sendmmsg), with and without crypto.
+// sent 64 per SendBatch, with and without crypto and offload.
 func BenchmarkLoopback(b *testing.B) {
-	for _, mode := range []struct {
-		name     string
-		insecure bool
-	}{{"crypto", false}, {"insecure", true}} {
+	for _, mode := range benchModes {
 		b.Run(mode.name, func(b *testing.B) {
-			ts := startAll(b, benchConfigs(b, mode.insecure))
+			ts := startAll(b, benchConfigs(b, mode.insecure, mode.noOffload))
 			runThroughput(b, ts, 64)
 		})
 	}

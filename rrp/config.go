@@ -77,6 +77,13 @@ type Config struct {
 	RecvQueue int
 	// SocketBuffer is the requested kernel send and receive buffer size.
 	SocketBuffer int
+	// NoOffload turns off UDP segmentation offload on send (GSO) and
+	// receive coalescing (GRO), which are used where the kernel offers
+	// them (Linux). The datagrams on the wire are the same either way.
+	NoOffload bool
+
+	// wrapConn, for tests, wraps each link's sending socket.
+	wrapConn func(batchConn) batchConn
 	// AuthLogInterval bounds how often authentication failures from one
 	// peer address are logged.
 	AuthLogInterval time.Duration

@@ -32,7 +32,12 @@ type link struct {
 	peerAddrs map[NodeID]*net.UDPAddr
 	hbSeq     atomic.Uint64
 	fault     atomic.Pointer[Fault]
-	counters  linkCounters
+	// gso: sends may carry several datagrams with UDP segmentation
+	// offload (turned off for good if the kernel refuses one).
+	gso atomic.Bool
+	// gro: the receiving socket may hand over coalesced datagrams.
+	gro      bool
+	counters linkCounters
 }
 
 func (l *link) multicast() bool { return l.spec.transport == UDP }
@@ -46,7 +51,7 @@ func wrapBatch(c *net.UDPConn, v6 bool) batchConn {
 
 // open creates the link's sockets. It must run in the network namespace
 // the link belongs to; nothing after it depends on the namespace.
-func (l *link) open(sockBuf int) error {
+func (l *link) open(sockBuf int, offload bool) error {
 	s := &l.spec
 	network := "udp4"
 	if s.v6() {
@@ -64,6 +69,10 @@ func (l *link) open(sockBuf int) error {
 		l.peerAddrs[id] = net.UDPAddrFromAddrPort(a)
 	}
 	if !l.multicast() {
+		if offload {
+			l.gso.Store(probeGSO(conn))
+			l.gro = enableGRO(conn)
+		}
 		return nil
 	}
 	ifi, err := interfaceWithAddr(s.bind.Addr())
@@ -101,6 +110,10 @@ func (l *link) open(sockBuf int) error {
 		conn.Close()
 		l.mconn.Close()
 		return fmt.Errorf("rrp: link %d: multicast setup on %s: %w", l.idx, ifi.Name, err)
+	}
+	if offload {
+		l.gso.Store(probeGSO(conn))
+		l.gro = enableGRO(l.mconn)
 	}
 	return nil
 }

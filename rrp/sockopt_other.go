@@ -56,3 +56,14 @@ func listenGroup(group netip.AddrPort, v6 bool) (*net.UDPConn, error) {
 	}
 	return pc.(*net.UDPConn), nil
 }
+
+// Segmentation offload is Linux only.
+const (
+	gsoCmsgSpace = 0
+	groOOBSize   = 0
+)
+
+func probeGSO(*net.UDPConn) bool          { return false }
+func enableGRO(*net.UDPConn) bool         { return false }
+func putGSOCmsg(b []byte, seg int) []byte { return nil }
+func groSegment(oob []byte) int           { return 0 }

@@ -49,6 +49,10 @@ type LinkCounters struct {
 	HeartbeatsSent, HeartbeatsReceived uint64
 	// SendErrors counts datagrams the kernel refused.
 	SendErrors uint64
+	// OffloadSends counts sends that carried several datagrams at once
+	// (UDP segmentation offload); OffloadReceives counts received
+	// buffers that held several datagrams (UDP receive coalescing).
+	OffloadSends, OffloadReceives uint64
 	// Own counts this node's own multicast datagrams looped back (ignored).
 	Own uint64
 	// Dropped counts dropped datagrams by reason.
@@ -63,6 +67,8 @@ func (c *LinkCounters) add(o *LinkCounters) {
 	c.HeartbeatsSent += o.HeartbeatsSent
 	c.HeartbeatsReceived += o.HeartbeatsReceived
 	c.SendErrors += o.SendErrors
+	c.OffloadSends += o.OffloadSends
+	c.OffloadReceives += o.OffloadReceives
 	c.Own += o.Own
 	d, e := &c.Dropped, &o.Dropped
 	d.Truncated += e.Truncated
@@ -103,6 +109,9 @@ type LinkStatus struct {
 	// Local is the bound address; Group the multicast group (UDP links).
 	Local, Group string
 	MTU          int
+	// GSO and GRO say whether the link uses UDP segmentation offload on
+	// send and receive coalescing (see Config.NoOffload).
+	GSO, GRO bool
 	// Up is true when the link is up towards every peer; UpPeers counts
 	// the peers it is up towards.
 	Up      bool
@@ -132,6 +141,7 @@ type linkCounters struct {
 	truncated, oversized, malformed, unknownNode         atomic.Uint64
 	notForUs, authFailed, cryptoMismatch, duplicate      atomic.Uint64
 	stale, fault, overrun                                atomic.Uint64
+	gsoSends, groReceives                                atomic.Uint64
 }
 
 func (c *linkCounters) snapshot() LinkCounters {
@@ -143,6 +153,8 @@ func (c *linkCounters) snapshot() LinkCounters {
 		HeartbeatsSent:     c.hbSent.Load(),
 		HeartbeatsReceived: c.hbReceived.Load(),
 		SendErrors:         c.sendErrors.Load(),
+		OffloadSends:       c.gsoSends.Load(),
+		OffloadReceives:    c.groReceives.Load(),
 		Own:                c.own.Load(),
 		Dropped: DropCounters{
 			Truncated:      c.truncated.Load(),

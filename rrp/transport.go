@@ -110,11 +110,14 @@ func New(cfg Config) (*Transport, error) {
 	t.maxFrame = 1 << 30
 	for i, s := range specs {
 		l := &link{idx: i, spec: s}
-		if err := l.open(c.SocketBuffer); err != nil {
+		if err := l.open(c.SocketBuffer, !c.NoOffload); err != nil {
 			for _, o := range t.links {
 				o.close()
 			}
 			return nil, err
+		}
+		if c.wrapConn != nil {
+			l.pc = c.wrapConn(l.pc)
 		}
 		t.links = append(t.links, l)
 		t.allMask |= 1 << i
@@ -295,6 +298,7 @@ type sendQueue struct {
 	msgs []ipv4.Message
 	hb   []bool
 	n    int
+	gso  gsoScratch
 }
 
 func (q *sendQueue) add(pkt []byte, addr *net.UDPAddr, hb bool) {
@@ -352,7 +356,7 @@ func (t *Transport) writeQueue(l *link, q *sendQueue) {
 					hb := hbs[i]
 					time.AfterFunc(f.Delay, func() {
 						if !t.closed.Load() {
-							t.writeMsgs(l, []ipv4.Message{m}, []bool{hb})
+							t.writeMsgs(l, []ipv4.Message{m}, []bool{hb}, nil)
 						}
 					})
 					continue
@@ -363,10 +367,15 @@ func (t *Transport) writeQueue(l *link, q *sendQueue) {
 		}
 		msgs, hbs = out, outHB
 	}
-	t.writeMsgs(l, msgs, hbs)
+	t.writeMsgs(l, msgs, hbs, &q.gso)
 }
 
-func (t *Transport) writeMsgs(l *link, msgs []ipv4.Message, hbs []bool) {
+// writeMsgs sends msgs (one buffer each; hbs says which are heartbeats),
+// with segmentation offload when the link has it and gso is not nil.
+func (t *Transport) writeMsgs(l *link, msgs []ipv4.Message, hbs []bool, gso *gsoScratch) {
+	if gso != nil && len(msgs) > 1 && l.gso.Load() {
+		msgs, hbs = t.writeGSO(l, msgs, hbs, gso)
+	}
 	c := &l.counters
 	for i := 0; i < len(msgs); {
 		n, err := l.pc.WriteBatch(msgs[i:], 0)
@@ -396,10 +405,17 @@ func (t *Transport) writeMsgs(l *link, msgs []ipv4.Message, hbs []bool) {
 // readLoop reads datagrams from one socket until Close.
 func (t *Transport) readLoop(l *link, pc batchConn) {
 	defer t.wg.Done()
-	bufSize := l.spec.maxPayload()
-	msgs := make([]ipv4.Message, t.cfg.RecvBatch)
+	maxPayload := l.spec.maxPayload()
+	bufSize, batch := maxPayload, t.cfg.RecvBatch
+	if l.gro {
+		bufSize, batch = max(groBufSize, maxPayload), min(batch, maxGROBatch)
+	}
+	msgs := make([]ipv4.Message, batch)
 	for i := range msgs {
 		msgs[i].Buffers = [][]byte{make([]byte, bufSize)}
+		if l.gro {
+			msgs[i].OOB = make([]byte, groOOBSize)
+		}
 	}
 	for {
 		n, err := pc.ReadBatch(msgs, 0)
@@ -429,16 +445,29 @@ func (t *Transport) readLoop(l *link, pc batchConn) {
 				l.counters.oversized.Add(1)
 				continue
 			}
-			var from NodeID
-			var frame []byte
-			var ok bool
-			slab, frame, from, ok = t.handle(l, m.Buffers[0][:m.N], m.Addr, now, kr, slab)
-			if ok {
-				if out == nil {
-					out = make([]Received, 0, n-i)
+			seg := 0
+			if l.gro {
+				seg = groSegment(m.OOB[:m.NN])
+				if seg > 0 && m.N > seg {
+					l.counters.groReceives.Add(1)
 				}
-				out = append(out, Received{From: from, Link: l.idx, Frame: frame})
 			}
+			splitGRO(m.Buffers[0][:m.N], seg, func(pkt []byte) {
+				if len(pkt) > maxPayload {
+					l.counters.oversized.Add(1)
+					return
+				}
+				var from NodeID
+				var frame []byte
+				var ok bool
+				slab, frame, from, ok = t.handle(l, pkt, m.Addr, now, kr, slab)
+				if ok {
+					if out == nil {
+						out = make([]Received, 0, n-i)
+					}
+					out = append(out, Received{From: from, Link: l.idx, Frame: frame})
+				}
+			})
 		}
 		if len(out) > 0 && !t.deliver(l, out) {
 			return
@@ -777,6 +806,8 @@ func (t *Transport) Links() []LinkStatus {
 			Transport:    l.spec.transport,
 			Local:        l.spec.bind.String(),
 			MTU:          l.spec.mtu,
+			GSO:          l.gso.Load(),
+			GRO:          l.gro,
 			LinkCounters: l.counters.snapshot(),
 		}
 		if l.multicast() {
