@@ -399,3 +399,55 @@ func TestTransitionalViews(t *testing.T) {
 		t.Fatalf("c delivered b's #1 in its regular view [c]; violations %v", r.Violations)
 	}
 }
+
+// A process that missed a ring has fewer views with the same members than
+// the others. a goes through ring 2, which b never installed (a counts b
+// as a member all along): c joins and leaves there, and a delivers its
+// safe #1 in ring 2's [a b]. In ring 3, a sees b go (nodedown) and come
+// back (nodeup); b sees a go in a transitional view and come back. Ring
+// ids tell ring 2's [a b] from ring 3's; counting member lists alone pairs
+// them and finds b missing a safe message it never had to deliver.
+func TestViewsToldApartByRing(t *testing.T) {
+	for _, withRings := range []bool{true, false} {
+		in := func(r Record, ring string) Record {
+			if withRings {
+				r.RingID = ring
+			}
+			return r
+		}
+		nodeup := func(m Member) []Member { return []Member{{NodeID: m.NodeID, PID: m.PID, Reason: "nodeup"}} }
+		leave := func(m Member) []Member { return []Member{{NodeID: m.NodeID, PID: m.PID, Reason: "leave"}} }
+		tb := trans(ms(pb), nodedown(pa))
+		s := map[string][]Record{
+			"a": {
+				in(conf(ms(pa), ms(pa), nil), "1.1"),
+				in(conf(ms(pa, pb), ms(pb), nil), "1.1"),
+				in(conf(ms(pa, pb, pc), ms(pc), nil), "1.2"),
+				in(conf(ms(pa, pb), nil, leave(pc)), "1.2"),
+				sent(1),
+				deliver(pa, 1, "safe"),
+				in(conf(ms(pa), nil, nodedown(pb)), "1.3"),
+				in(conf(ms(pa, pb), nodeup(pb), nil), "1.3"),
+				{Type: TypeEnd, Reason: EndStop},
+			},
+			"b": {
+				in(conf(ms(pa, pb), ms(pb), nil), "1.1"),
+				in(tb, "1.3"),
+				in(conf(ms(pa, pb), nodeup(pa), nil), "1.3"),
+				in(conf(ms(pb), nil, leave(pa)), "1.3"),
+				{Type: TypeEnd, Reason: EndStop},
+			},
+			"c": {
+				in(conf(ms(pa, pb, pc), ms(pc), nil), "1.2"),
+				{Type: TypeEnd, Reason: EndStop},
+			},
+		}
+		r := run(t, s)
+		switch {
+		case withRings && r.Total() != 0:
+			t.Fatalf("with ring ids: violations %v", r.Violations)
+		case !withRings && r.Counts[KindSafe] == 0:
+			t.Fatalf("without ring ids the views should be confused (safe); got %v", r.Violations)
+		}
+	}
+}

@@ -21,9 +21,13 @@
 //
 // # Views
 //
-// A view is a group, its sorted member list, and the occurrence of that
-// list in the process's history (the second time a process sees members
-// {1:10, 2:20} is another view than the first). Messages between two
+// A view is a group, its sorted member list, the ring it belongs to (the
+// confchg's ring_id) and the occurrence of that pair in the process's
+// history (the second time a process sees members {1:10, 2:20} in one ring
+// is another view than the first). The ring tells apart the views of a
+// ring that some process never installed (it was cut off while the others
+// went through it): without it, counting occurrences would pair that
+// process's next view with the others' view of the missed ring. Messages between two
 // confchgs belong to the first. A confchg marked "transitional":true is the
 // view of a transitional configuration: the ring broke up, and the old
 // ring's last messages may be delivered in it instead of in the view

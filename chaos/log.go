@@ -57,11 +57,14 @@ type Record struct {
 	Joined    []Member `json:"joined,omitempty"`
 	Left      []Member `json:"left,omitempty"`
 	// Transitional marks the view of a transitional configuration.
-	Transitional bool   `json:"transitional,omitempty"`
-	Counter      uint64 `json:"counter,omitempty"`
-	Reason       string `json:"reason,omitempty"`
-	Error        string `json:"error,omitempty"`
-	Time         int64  `json:"t,omitempty"` // unix nanoseconds, informative
+	Transitional bool `json:"transitional,omitempty"`
+	// RingID is the ring whose configuration the view belongs to
+	// ("rep.seq"); empty in logs of daemons that do not report it.
+	RingID  string `json:"ring_id,omitempty"`
+	Counter uint64 `json:"counter,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Time    int64  `json:"t,omitempty"` // unix nanoseconds, informative
 }
 
 // ProcID names one process in one group: the (node, pid) the daemon

@@ -278,7 +278,7 @@ func convertEvent(e *ipc.Event) Event {
 		return &Message{Group: e.Group, NodeID: NodeID(e.NodeID), PID: e.PID, Guarantee: Guarantee(e.Guarantee), Data: e.Data}
 	case ipc.EventConfchg:
 		return &ConfChange{Group: e.Group, Members: convertMembers(e.Members), Joined: convertMembers(e.Joined), Left: convertMembers(e.Left),
-			Transitional: e.Transitional}
+			Transitional: e.Transitional, Ring: e.Ring}
 	case ipc.EventUndelivered:
 		return &Undelivered{Group: e.Group, Data: e.Data}
 	case ipc.EventRing:

@@ -81,6 +81,11 @@ type ConfChange struct {
 	// view, and the next view brings whoever the new ring adds. Most
 	// programs can treat it as any other change.
 	Transitional bool
+	// Ring is the ring whose configuration this view belongs to. Two
+	// views with the same members are the same view only if they carry
+	// the same ring (a node cut off during a ring the others went through
+	// never saw that ring's views).
+	Ring Ring
 }
 
 // Undelivered tells that one of this handle's own messages to Group was

@@ -55,6 +55,9 @@ type Service struct {
 
 	ring     RingInfo
 	haveRing bool
+	// cfgRing is the ring of the last configuration, transitional or
+	// regular: views installed now belong to it.
+	cfgRing totem.RingID
 
 	// groups is the agreed view: group name -> members sorted by node, pid.
 	groups map[string][]Member
@@ -493,6 +496,7 @@ func (s *Service) confchg(group string, members []Member, recipients []*record, 
 			Joined:       slices.Clone(joined),
 			Left:         slices.Clone(left),
 			Transitional: transitional,
+			Ring:         s.cfgRing,
 		})
 	}
 }

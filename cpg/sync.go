@@ -15,6 +15,7 @@ type segment struct {
 
 // config handles a configuration change delivered by Totem.
 func (s *Service) config(cc *totem.ConfigChange) {
+	s.cfgRing = cc.Ring
 	if cc.Kind != totem.Regular {
 		// Transitional: the members of nodes that did not come along
 		// leave at once (a transitional view), and the old ring's last

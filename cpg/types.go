@@ -104,6 +104,12 @@ type ConfChg struct {
 	// delivered in a view reaches every member of that view that does
 	// not fail.
 	Transitional bool
+	// Ring is the Totem ring whose configuration the view was installed
+	// in (for a transitional view, the ring whose transitional
+	// configuration it is). Two views with the same members are the same
+	// view only if they carry the same ring: a node that missed a ring
+	// the others went through shows that by a different ring.
+	Ring totem.RingID
 }
 
 // RingChange is a new Totem ring (regular configuration). It is addressed

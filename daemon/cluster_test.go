@@ -284,7 +284,8 @@ func (e *events) len() int {
 func viewIs(group string, n int) func(client.Event) bool {
 	return func(ev client.Event) bool {
 		cc, ok := ev.(*client.ConfChange)
-		return ok && cc.Group == group && len(cc.Members) == n
+		// Every view names the ring it belongs to.
+		return ok && cc.Group == group && len(cc.Members) == n && cc.Ring.Seq != 0
 	}
 }
 

@@ -262,6 +262,7 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 					Type: ipc.EventConfchg, Group: ev.Group,
 					Members: members(ev.Members), Joined: members(ev.Joined), Left: members(ev.Left),
 					Transitional: ev.Transitional,
+					Ring:         ipc.Ring{Rep: uint32(ev.Ring.Rep), Seq: ev.Ring.Seq},
 				}})
 			}
 		case cpg.Undelivered:

@@ -315,7 +315,8 @@ type Event struct {
 	// Transitional marks the view of a transitional configuration (see
 	// cpg.ConfChg).
 	Transitional bool `msgpack:"transitional,omitempty"`
-	// Ring: the new ring and its nodes.
+	// Ring: the new ring and its nodes; for a confchg, the ring whose
+	// configuration the view belongs to (see cpg.ConfChg).
 	Ring  Ring     `msgpack:"ring,omitempty"`
 	Nodes []uint32 `msgpack:"nodes,omitempty"`
 }

@@ -28,7 +28,9 @@
 //     configuration (Transitional) intervened on either side;
 //   - safe delivery: a safe message delivered in a view is delivered by
 //     every member of that view that survived it (installed a next view),
-//     in the view or in the transitional views right after it;
+//     in the view or in the transitional views right after it; a view is
+//     its member list in the Totem ring it was installed in (a node that
+//     missed a ring never installed that ring's views);
 //   - self delivery: a process delivers its own messages, unless it left
 //     the group, its view dropped it, its connection went away, its node
 //     crashed, or the service reported the message Undelivered.
@@ -71,6 +73,7 @@ type entry struct {
 	joined       []cpg.Member
 	left         []cpg.Member
 	transitional bool
+	ring         totem.RingID
 }
 
 type stream struct {
@@ -221,6 +224,7 @@ func (r *Recorder) Events(node totem.NodeID, evs []cpg.Event) {
 				joined:       slices.Clone(e.Joined),
 				left:         slices.Clone(e.Left),
 				transitional: e.Transitional,
+				ring:         e.Ring,
 			})
 		}
 	}
@@ -540,7 +544,7 @@ func short(m string) string {
 
 // pview is one view a stream installed, with what it delivered there.
 type pview struct {
-	key          string // members, occurrence of that list in the stream, transitional mark
+	key          string // members, ring, occurrence of that pair in the stream, transitional mark
 	members      []cpg.Member
 	transitional bool
 	delivered    map[string]bool
@@ -567,9 +571,12 @@ func views(s *stream) []*pview {
 				cur = nil
 				continue
 			}
-			list := fmt.Sprint(e.members)
+			// The ring tells apart views with the same members that a
+			// process missed (it was not in a ring the others went
+			// through) from ones it installed again.
+			list := fmt.Sprintf("%v in ring %v", e.members, e.ring)
 			seen[list]++
-			key := fmt.Sprintf("%s#%d", list, seen[list])
+			key := fmt.Sprintf("%s #%d", list, seen[list])
 			if e.transitional {
 				key += "/transitional"
 			}

@@ -194,3 +194,64 @@ func TestSafeDelivery(t *testing.T) {
 		})
 	}
 }
+
+// A node that missed a ring (others installed it with that node as a
+// member, it never did) has fewer views with the same members than the
+// others: views are told apart by their ring, not by how often a member
+// list came back. Here 1:10 delivers safe "s0" in ring 2's view
+// {1:10, 2:20}, which node 2 never installed; node 2's next view with
+// those members is ring 3's, where "s0" is rightly absent. Without rings
+// the checker would pair the two views and report a false violation.
+func TestViewsToldApartByRing(t *testing.T) {
+	for _, withRings := range []bool{true, false} {
+		at := func(cc cpg.ConfChg, seq uint64) cpg.ConfChg {
+			if withRings {
+				cc.Ring = totem.RingID{Seq: seq, Rep: 1}
+			}
+			return cc
+		}
+		safe := msg(1, 1, 10, "s0")
+		safe.Guarantee = totem.Safe
+		down := func(node totem.NodeID, pid uint32) []cpg.Member {
+			return []cpg.Member{{Node: node, Pid: pid, Reason: cpg.ReasonNodeDown}}
+		}
+		up := func(node totem.NodeID, pid uint32) []cpg.Member {
+			return []cpg.Member{{Node: node, Pid: pid, Reason: cpg.ReasonNodeUp}}
+		}
+		leave := func(node totem.NodeID, pid uint32) []cpg.Member {
+			return []cpg.Member{{Node: node, Pid: pid, Reason: cpg.ReasonLeave}}
+		}
+		one, two := []cpg.Member{mem(1, 10)}, []cpg.Member{mem(2, 20)}
+		both := []cpg.Member{mem(1, 10), mem(2, 20)}
+		three := []cpg.Member{mem(1, 10), mem(1, 11), mem(2, 20)}
+
+		r := NewRecorder()
+		r.Bind(1, 1, 10, "g")
+		r.Bind(2, 2, 20, "g")
+		r.Events(1, []cpg.Event{at(view(1, one, []cpg.Member{join(1, 10)}, nil), 1), at(view(1, both, []cpg.Member{join(2, 20)}, nil), 1)})
+		r.Events(2, []cpg.Event{at(view(2, both, []cpg.Member{join(2, 20)}, nil), 1)})
+		r.Sent(1, 1, 10, "g", []byte("s0"), totem.Safe)
+		// Ring 2, which node 2 never installed.
+		r.Config(1, totem.Regular)
+		r.Events(1, []cpg.Event{
+			at(view(1, three, []cpg.Member{join(1, 11)}, nil), 2),
+			at(view(1, both, nil, leave(1, 11)), 2),
+			safe,
+		})
+		// Ring 3: node 1 from ring 2, node 2 from ring 1.
+		r.Config(1, totem.Regular)
+		r.Events(1, []cpg.Event{at(view(1, one, nil, down(2, 20)), 3), at(view(1, both, up(2, 20), nil), 3)})
+		trans := at(view(2, two, nil, down(1, 10)), 3)
+		trans.Transitional = true
+		r.Config(2, totem.Transitional)
+		r.Events(2, []cpg.Event{trans})
+		r.Config(2, totem.Regular)
+		r.Events(2, []cpg.Event{at(view(2, both, up(1, 10), nil), 3), at(view(2, two, nil, leave(1, 10)), 3)})
+		r.Events(1, []cpg.Event{at(view(1, two, nil, leave(1, 10)), 3)})
+		if withRings {
+			expect(t, r, "")
+		} else {
+			expect(t, r, "which survived it, did not")
+		}
+	}
+}

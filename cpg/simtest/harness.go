@@ -42,7 +42,9 @@ type Harness struct {
 
 	Rec *cpgcheck.Recorder
 	// Log, if set, receives every delivery handed to a cpg service.
-	Log    func(node totem.NodeID, inc int, now time.Duration, d totem.Delivery)
+	Log func(node totem.NodeID, inc int, now time.Duration, d totem.Delivery)
+	// Trace, if set, receives every batch of cpg events a service produced.
+	Trace  func(node totem.NodeID, inc int, now time.Duration, evs []cpg.Event)
 	latest map[totem.NodeID]*Node
 	all    []*Node
 	errs   []error
@@ -258,6 +260,9 @@ func (n *Node) deliver(d totem.Delivery) {
 
 func (n *Node) collect() {
 	if evs := n.svc.Events(); len(evs) > 0 {
+		if n.h.Trace != nil {
+			n.h.Trace(n.id, n.inc, n.now, evs)
+		}
 		n.h.Rec.Events(n.id, evs)
 	}
 }

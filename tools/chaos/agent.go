@@ -164,7 +164,7 @@ func agent(f agentFlags) error {
 				if e.Group != f.group {
 					continue
 				}
-				r = chaos.Record{Type: chaos.TypeConfChg, Group: e.Group, Members: members(e.Members), Joined: members(e.Joined), Left: members(e.Left), Transitional: e.Transitional}
+				r = chaos.Record{Type: chaos.TypeConfChg, Group: e.Group, Members: members(e.Members), Joined: members(e.Joined), Left: members(e.Left), Transitional: e.Transitional, RingID: e.Ring.String()}
 			case *client.Undelivered:
 				pl, err := chaos.DecodePayload(e.Data)
 				if e.Group != f.group || err != nil {

@@ -42,6 +42,16 @@ type jsonConfchg struct {
 	// Transitional is present (true) only on the view of a transitional
 	// configuration.
 	Transitional bool `json:"transitional,omitempty"`
+	// RingID is the ring the view belongs to ("rep.seq", as in status).
+	RingID string `json:"ring_id,omitempty"`
+}
+
+// ringID formats a ring for JSON; the zero ring (an older daemon) is "".
+func ringID(r client.Ring) string {
+	if r == (client.Ring{}) {
+		return ""
+	}
+	return r.String()
 }
 
 func changes(ms []client.Member) []jsonChange {
@@ -65,7 +75,7 @@ func formatEvent(ev client.Event, asJSON bool) string {
 	case *client.ConfChange:
 		if asJSON {
 			b, _ := json.Marshal(jsonConfchg{Type: "confchg", Group: ev.Group, Members: membersJSON(ev.Members),
-				Joined: changes(ev.Joined), Left: changes(ev.Left), Transitional: ev.Transitional})
+				Joined: changes(ev.Joined), Left: changes(ev.Left), Transitional: ev.Transitional, RingID: ringID(ev.Ring)})
 			return string(b)
 		}
 		kind := "confchg"

@@ -64,8 +64,10 @@ Read commands take --json for machine-readable output. "cpg listen --json" print
 object per line:
   {"type":"deliver","group":G,"nodeid":N,"pid":P,"guarantee":"agreed"|"safe","data":BASE64}
   {"type":"confchg","group":G,"members":[{"nodeid":N,"pid":P}],"joined":[{"nodeid":N,"pid":P,"reason":R}],"left":[...]}
-where R is join, leave, nodedown, nodeup or procdown. A confchg of a transitional
-configuration (the ring broke; members of nodes that are gone left) also has
+where R is join, leave, nodedown, nodeup or procdown. A confchg also has
+"ring_id":"REP.SEQ", the ring whose configuration the view belongs to (two views
+with the same members are one view only if their ring_id is the same), and, for a
+transitional configuration (the ring broke; members of nodes that are gone left),
 "transitional":true.
 
 Exit codes:

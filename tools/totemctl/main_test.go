@@ -38,6 +38,12 @@ func TestListenJSONContract(t *testing.T) {
 	if got := formatEvent(cc, true); got != want {
 		t.Errorf("confchg joined:\n got %s\nwant %s", got, want)
 	}
+	cc = &client.ConfChange{Group: "g", Members: []client.Member{{NodeID: 1, PID: 10}},
+		Left: []client.Member{{NodeID: 4, PID: 40, Reason: client.ReasonNodeDown}}, Transitional: true, Ring: client.Ring{Rep: 1, Seq: 20}}
+	want = `{"type":"confchg","group":"g","members":[{"nodeid":1,"pid":10}],"joined":[],"left":[{"nodeid":4,"pid":40,"reason":"nodedown"}],"transitional":true,"ring_id":"1.20"}`
+	if got := formatEvent(cc, true); got != want {
+		t.Errorf("transitional confchg in ring 1.20:\n got %s\nwant %s", got, want)
+	}
 }
 
 func runCtl(args ...string) (int, string) {
