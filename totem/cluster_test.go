@@ -24,6 +24,13 @@ type testCluster struct {
 	delay time.Duration
 	keep  bool // keep delivery logs
 	count map[NodeID]int
+	// daemonLoop drives each node the way totemd's event loop does: frames
+	// that arrive are stepped before the node is ticked (so the engine
+	// handles them with the time of its previous tick), and a node is
+	// ticked only when a frame arrives or its deadline is due. By default
+	// every node is ticked to the present before each frame and at every
+	// event.
+	daemonLoop bool
 }
 
 type inflight struct {
@@ -107,18 +114,27 @@ func (c *testCluster) run(d time.Duration) {
 			}
 		}
 		c.wire = rest
+		woken := map[NodeID]bool{}
 		for _, f := range due {
 			if c.down[f.to] {
 				continue
 			}
 			n := c.nodes[f.to]
-			n.Tick(c.now)
+			if !c.daemonLoop {
+				n.Tick(c.now)
+			}
 			if err := n.Step(f.data); err != nil {
 				c.t.Fatalf("node %d: %v", f.to, err)
 			}
-			c.collect(f.to)
+			woken[f.to] = true
+			if !c.daemonLoop {
+				c.collect(f.to)
+			}
 		}
 		for _, id := range c.ids() {
+			if c.daemonLoop && !woken[id] && c.nodes[id].deadline() > c.now {
+				continue
+			}
 			c.nodes[id].Tick(c.now)
 			c.collect(id)
 		}
@@ -419,37 +435,111 @@ func TestJoinedLeftAfterMissedRing(t *testing.T) {
 // After a member crashes, the survivors go straight to a ring of the
 // survivors: no one forms a ring of its own on the way (applications would
 // see the other survivors leave and come back). bench/compare saw node 1
-// install a singleton ring at the consensus timeout.
+// install a singleton ring at the consensus timeout. The daemon-loop
+// variants drive the nodes as totemd does (frames stepped before the tick,
+// so with the clock of the previous tick): node 2 then joins the gather
+// with an older clock than node 1's and reaches its consensus timeout
+// first; node 1 adopted node 2's fail set moments before its own timeout
+// and, before the fix, failed node 2 as well.
 func TestCrashSurvivorsFormOneRing(t *testing.T) {
+	profiles := []struct {
+		name string
+		cfg  func(NodeID) Config
+	}{{"fast", fastTest}, {"default", DefaultConfig}}
+	for _, p := range profiles {
+		for _, daemonLoop := range []bool{false, true} {
+			name := p.name
+			if daemonLoop {
+				name += "/daemon-loop"
+			}
+			t.Run(name, func(t *testing.T) {
+				c := newTestCluster(t, 3, p.cfg)
+				c.daemonLoop = daemonLoop
+				c.run(10 * time.Second)
+				if cc := c.lastRegular(1); cc == nil || len(cc.Members) != 3 {
+					t.Fatalf("no ring of 3: %+v", cc)
+				}
+				hold := c.nodes[1].cfg.Hold
+				// Rounds: node 3 crashes (at a different point of the
+				// token's rotation each time), the survivors re-form, node
+				// 3 restarts and joins again.
+				for round := 1; round <= 4; round++ {
+					c.run(time.Duration(round) * hold / 4)
+					before := map[NodeID]int{1: len(c.logs[1]), 2: len(c.logs[2])}
+					c.down[3] = true
+					c.run(20 * time.Second)
+					for _, id := range []NodeID{1, 2} {
+						if rings := regularsSince(c, id, before[id]); len(rings) != 1 || rings[0] != (NodeSet{1, 2}).String() {
+							t.Errorf("round %d: node %d installed %v after node 3 crashed, want one ring {1 2}", round, id, rings)
+						}
+					}
+					delete(c.down, 3)
+					c.add(3, p.cfg)
+					c.run(10 * time.Second)
+					if cc := c.lastRegular(1); cc == nil || len(cc.Members) != 3 {
+						t.Fatalf("round %d: node 3 did not join again: %+v", round, cc)
+					}
+				}
+			})
+		}
+	}
+}
+
+// regularsSince lists the members of the regular configurations node id
+// installed after its first from log entries.
+func regularsSince(c *testCluster, id NodeID, from int) []string {
+	var rings []string
+	for _, d := range c.logs[id][from:] {
+		if cc := d.Config; cc != nil && cc.Kind == Regular {
+			rings = append(rings, cc.Members.String())
+		}
+	}
+	return rings
+}
+
+// A survivor that adopts a peer's larger fail set just before its own
+// consensus timeout must not fail that peer: adopting restarts agreement,
+// and the peer's join, which now matches, counts. Here node 2 starts
+// gathering first (the token node 1 passes on after node 3 crashed is
+// lost), so node 2 times out first and node 1 adopts its fail set {3} a
+// moment before node 1's own deadline (node 2's first join is lost as
+// well, so node 1 starts gathering at its own token timeout, a little after
+// node 2).
+func TestConsensusTimeoutAfterAdoptingFailSet(t *testing.T) {
 	for name, cfg := range map[string]func(NodeID) Config{"fast": fastTest, "default": DefaultConfig} {
 		t.Run(name, func(t *testing.T) {
 			c := newTestCluster(t, 3, cfg)
 			c.run(10 * time.Second)
-			if cc := c.lastRegular(1); cc == nil || len(cc.Members) != 3 {
-				t.Fatalf("no ring of 3: %+v", cc)
+			// Crash node 3 while node 1 holds the idle token: node 1 has
+			// seen the token after node 2 did.
+			for c.nodes[1].held == nil {
+				c.run(time.Millisecond)
 			}
-			// Three rounds: node 3 crashes, the survivors re-form, node 3
-			// restarts and joins again.
-			for round := 1; round <= 3; round++ {
-				before := map[NodeID]int{1: len(c.logs[1]), 2: len(c.logs[2])}
-				c.down[3] = true
-				c.run(20 * time.Second)
-				for _, id := range []NodeID{1, 2} {
-					var rings []string
-					for _, d := range c.logs[id][before[id]:] {
-						if cc := d.Config; cc != nil && cc.Kind == Regular {
-							rings = append(rings, cc.Members.String())
-						}
-					}
-					if len(rings) != 1 || rings[0] != (NodeSet{1, 2}).String() {
-						t.Errorf("round %d: node %d installed %v after node 3 crashed, want one ring {1 2}", round, id, rings)
+			before := map[NodeID]int{1: len(c.logs[1]), 2: len(c.logs[2])}
+			old := c.nodes[1].Status().Ring
+			c.down[3] = true
+			joins := 0
+			c.drop = func(from, to NodeID, data []byte) bool {
+				switch p, _ := Decode(data); p := p.(type) {
+				case *Token:
+					return from == 1 && to == 2 && p.Ring == old
+				case *Join:
+					// Node 2's first join is lost too, so node 1 starts
+					// gathering at its own (later) token timeout.
+					if from == 2 && to == 1 {
+						joins++
+						return joins == 1
 					}
 				}
-				delete(c.down, 3)
-				c.add(3, cfg)
-				c.run(10 * time.Second)
-				if cc := c.lastRegular(1); cc == nil || len(cc.Members) != 3 {
-					t.Fatalf("round %d: node 3 did not join again: %+v", round, cc)
+				return false
+			}
+			c.run(20 * time.Second)
+			if c.nodes[2].Stats().ConsensusTimeouts == 0 {
+				t.Fatal("node 2 never reached its consensus timeout: the schedule did not happen")
+			}
+			for _, id := range []NodeID{1, 2} {
+				if rings := regularsSince(c, id, before[id]); len(rings) != 1 || rings[0] != (NodeSet{1, 2}).String() {
+					t.Errorf("node %d installed %v after node 3 crashed, want one ring {1 2}", id, rings)
 				}
 			}
 		})

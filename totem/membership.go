@@ -79,9 +79,7 @@ func (n *Node) onJoin(j *Join) {
 		// The sender believes we failed. Its fail set is not ours to adopt;
 		// it cannot agree with us, and the consensus timeout settles it.
 		if proc := n.proc.Union(j.Proc); !proc.Equal(n.proc) {
-			n.proc = proc
-			n.agreed = NodeSet{n.id}
-			n.sendJoin()
+			n.changeSets(proc, n.fail)
 		}
 	case j.Proc.Equal(n.proc) && j.Fail.Equal(n.fail):
 		n.agreed = n.agreed.Add(j.Sender)
@@ -89,12 +87,29 @@ func (n *Node) onJoin(j *Join) {
 		proc := n.proc.Union(j.Proc)
 		fail := n.fail.Union(j.Fail.Minus(NodeSet{n.id}))
 		if !proc.Equal(n.proc) || !fail.Equal(n.fail) {
-			n.proc, n.fail = proc, fail
-			n.agreed = NodeSet{n.id}
-			n.sendJoin()
+			n.changeSets(proc, fail)
+		}
+		// Having adopted the sender's sets, we agree with it: its join
+		// counts (waiting for its next one could outlast our timeout).
+		if j.Proc.Equal(n.proc) && j.Fail.Equal(n.fail) {
+			n.agreed = n.agreed.Add(j.Sender)
 		}
 	}
 	n.checkConsensus(false)
+}
+
+// changeSets makes proc and fail this node's sets while gathering. Agreement
+// starts over, and so does the consensus timeout: the others need a full
+// timeout to answer the new sets. Without the restart a node that adopted a
+// peer's fail set just before its own (older) deadline failed every peer
+// whose matching join had not arrived yet, the one it had just adopted
+// from included, and formed a ring without them. Sets only grow while
+// gathering, so the timeout restarts a bounded number of times.
+func (n *Node) changeSets(proc, fail NodeSet) {
+	n.proc, n.fail = proc, fail
+	n.agreed = NodeSet{n.id}
+	n.consensusAt = n.now + n.cfg.Consensus
+	n.sendJoin()
 }
 
 func (n *Node) consensusTimeout() {
@@ -313,9 +328,7 @@ func (n *Node) onMergeDetect(m *MergeDetect) {
 		n.enterGather(n.cur.members.Add(m.Sender), nil)
 	case Gather:
 		if !n.proc.Contains(m.Sender) && !n.fail.Contains(m.Sender) {
-			n.proc = n.proc.Add(m.Sender)
-			n.agreed = NodeSet{n.id}
-			n.sendJoin()
+			n.changeSets(n.proc.Add(m.Sender), n.fail)
 		}
 	}
 }
