@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,17 +44,47 @@ func (o Options) SocketPath() string {
 // connectTimeout bounds the handshake when ctx has no deadline.
 const connectTimeout = 10 * time.Second
 
+// maxUnwritten bounds the encoded requests waiting to be written beyond
+// one message: past it, requests are refused with ErrTryAgain (the daemon
+// is not reading).
+const maxUnwritten = 4 << 20
+
+// keepWriteBuf: write buffers up to this capacity are reused.
+const keepWriteBuf = 1 << 20
+
+// pendingReq is a request waiting for its reply: a call waits on ch, a
+// SendAsync has done called.
+type pendingReq struct {
+	id   uint64
+	op   ipc.Op
+	ch   chan *ipc.Reply
+	done func(error)
+	// dead: the request was taken back before any of it was written; no
+	// reply comes.
+	dead bool
+}
+
 // Handle is one connection to totemd.
 type Handle struct {
 	conn    *ipc.Conn
 	welcome ipc.Welcome
 
-	wmu    sync.Mutex // serialises request writes with ID allocation
-	nextID uint64
+	// The request path: requests are encoded into wbuf in ID order and
+	// written by whichever goroutine finds no write under way (several
+	// requests then go in one write); the daemon answers in the same
+	// order.
+	wmu     sync.Mutex
+	nextID  uint64
+	wbuf    []byte // encoded requests not yet written
+	wspare  []byte // a written buffer, for reuse
+	written uint64 // bytes written so far: the stream offset of wbuf[0]
+	writing bool   // a goroutine is writing (it goes on until wbuf is empty)
+	wkick   chan struct{}
 
 	mu      sync.Mutex
-	pending map[uint64]chan *ipc.Reply
-	err     error // why the handle ended
+	pending []pendingReq // requests waiting for their reply, in ID order
+	phead   int          // pending[:phead] are answered
+	err     error        // why the handle ended
 	queue   []Event
 	maxQ    int
 
@@ -118,7 +149,7 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 	h := &Handle{
 		conn:    c,
 		welcome: *m.Welcome,
-		pending: map[uint64]chan *ipc.Reply{},
+		wkick:   make(chan struct{}, 1),
 		maxQ:    opts.MaxPendingEvents,
 		qwake:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -127,6 +158,7 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 	}
 	go h.reader()
 	go h.pump()
+	go h.writeLoop()
 	return h, nil
 }
 
@@ -174,11 +206,17 @@ func (h *Handle) end(err error) {
 		return
 	}
 	h.err = err
-	pending := h.pending
-	h.pending = nil
+	pending := h.pending[h.phead:]
+	h.pending, h.phead = nil, 0
 	h.mu.Unlock()
-	for _, ch := range pending {
-		close(ch)
+	for _, p := range pending {
+		switch {
+		case p.dead:
+		case p.done != nil:
+			p.done(err)
+		default:
+			close(p.ch)
+		}
 	}
 	close(h.done)
 	h.conn.Close()
@@ -190,26 +228,27 @@ func (h *Handle) end(err error) {
 
 func (h *Handle) reader() {
 	var bye string
+	var names ipc.StringCache
 	for {
+		p, err := h.conn.ReadFrameShared()
 		var m ipc.ServerMsg
-		err := h.conn.Read(&m)
+		if err == nil {
+			err = ipc.DecodeServerMsg(p, &m, &names)
+		}
 		if err != nil {
 			h.end(&DisconnectedError{Reason: bye, Err: err})
 			return
 		}
 		switch m.Kind {
 		case ipc.KindReply:
-			if m.Reply == nil {
-				continue
-			}
-			h.mu.Lock()
-			ch := h.pending[m.Reply.ID]
-			delete(h.pending, m.Reply.ID)
-			h.mu.Unlock()
-			if ch != nil {
-				ch <- m.Reply
+			if m.Reply != nil {
+				h.answer(m.Reply)
 			}
 		case ipc.KindEvent:
+			if m.Event != nil && m.Event.Data != nil {
+				// The frame lives in the read buffer.
+				m.Event.Data = bytes.Clone(m.Event.Data)
+			}
 			if ev := convertEvent(m.Event); ev != nil {
 				h.mu.Lock()
 				if len(h.queue) >= h.maxQ {
@@ -227,7 +266,53 @@ func (h *Handle) reader() {
 		case ipc.KindBye:
 			bye = m.Bye
 		}
+		if h.conn.Buffered() == 0 {
+			// Before waiting for more: requests queued behind the ones
+			// just answered go out now.
+			h.wmu.Lock()
+			idle := len(h.wbuf) > 0 && !h.writing
+			h.wmu.Unlock()
+			if idle {
+				h.kickWriter()
+			}
+		}
 	}
+}
+
+// answer hands a reply to the request waiting for it.
+func (h *Handle) answer(rep *ipc.Reply) {
+	h.mu.Lock()
+	var p pendingReq
+	found := false
+	for h.phead < len(h.pending) && h.pending[h.phead].id <= rep.ID {
+		p = h.pending[h.phead]
+		h.pending[h.phead] = pendingReq{}
+		h.phead++
+		found = p.id == rep.ID
+	}
+	if h.phead == len(h.pending) {
+		h.pending, h.phead = h.pending[:0], 0
+	} else if h.phead >= 1024 && h.phead*2 >= len(h.pending) {
+		n := copy(h.pending, h.pending[h.phead:])
+		clear(h.pending[n:])
+		h.pending, h.phead = h.pending[:n], 0
+	}
+	h.mu.Unlock()
+	switch {
+	case !found || p.dead:
+	case p.done != nil:
+		p.done(replyError(p.op, rep))
+	default:
+		p.ch <- rep
+	}
+}
+
+// replyError is the error a reply stands for (nil for OK).
+func replyError(op ipc.Op, rep *ipc.Reply) error {
+	if rep.Code == ipc.OK {
+		return nil
+	}
+	return &RequestError{Op: op.String(), Code: rep.Code, Msg: rep.Error}
 }
 
 // pump moves queued events to the Events channel, so that the reader never
@@ -294,71 +379,183 @@ func convertEvent(e *ipc.Event) Event {
 // call sends req and waits for its reply.
 func (h *Handle) call(ctx context.Context, req ipc.Request) (*ipc.Reply, error) {
 	ch := make(chan *ipc.Reply, 1)
-	h.wmu.Lock()
-	h.mu.Lock()
-	if h.err != nil {
-		err := h.err
-		h.mu.Unlock()
-		h.wmu.Unlock()
+	if err := h.enqueue(ctx, &req, pendingReq{ch: ch}, false); err != nil {
 		return nil, err
-	}
-	h.nextID++
-	req.ID = h.nextID
-	h.pending[req.ID] = ch
-	h.mu.Unlock()
-	f, err := ipc.Encode(req)
-	n := 0
-	if err == nil {
-		// A write blocked on a daemon that does not read ends with ctx.
-		fired := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() {
-			h.conn.SetWriteDeadline(time.Now())
-			close(fired)
-		})
-		n, err = h.conn.NetConn().Write(f)
-		if !stop() {
-			<-fired
-			h.conn.SetWriteDeadline(time.Time{})
-		}
-	}
-	h.wmu.Unlock()
-	if err != nil {
-		h.forget(req.ID)
-		timedOut := errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil
-		switch {
-		case timedOut && n == 0:
-			// Nothing written: the connection is intact.
-			return nil, context.DeadlineExceeded
-		case timedOut:
-			// The frame is half written: the connection is unusable.
-			h.end(&DisconnectedError{Err: fmt.Errorf("request abandoned mid-write: %w", context.DeadlineExceeded)})
-			return nil, context.DeadlineExceeded
-		}
-		h.end(&DisconnectedError{Err: err})
-		return nil, h.Err()
 	}
 	select {
 	case rep, ok := <-ch:
 		if !ok {
 			return nil, h.Err()
 		}
-		if rep.Code != ipc.OK {
-			return nil, &RequestError{Op: req.Op.String(), Code: rep.Code, Msg: rep.Error}
+		if err := replyError(req.Op, rep); err != nil {
+			return nil, err
 		}
 		return rep, nil
 	case <-ctx.Done():
-		h.forget(req.ID)
+		// The reply, when it comes, goes to the buffered channel.
 		return nil, ctx.Err()
 	}
 }
 
-// forget drops the reply slot of a request whose caller stopped waiting.
-func (h *Handle) forget(id uint64) {
+// enqueue encodes req behind the requests already queued and registers p
+// for its reply; then it writes the queue out unless another goroutine is
+// writing or, when lazy, a request is waiting for its reply (its reply
+// wakes the reader, which has the queue written). An error means the
+// request was not sent and p gets no reply.
+func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, lazy bool) error {
+	h.wmu.Lock()
 	h.mu.Lock()
-	if h.pending != nil {
-		delete(h.pending, id)
+	if h.err != nil {
+		err := h.err
+		h.mu.Unlock()
+		h.wmu.Unlock()
+		return err
 	}
+	if len(h.wbuf) > maxUnwritten+h.welcome.MaxMessage {
+		h.mu.Unlock()
+		h.wmu.Unlock()
+		return &RequestError{Op: req.Op.String(), Code: ipc.TryAgain,
+			Msg: fmt.Sprintf("%d bytes of requests wait to be written: totemd is not reading", len(h.wbuf))}
+	}
+	waiting := len(h.pending) - h.phead
+	h.nextID++
+	req.ID = h.nextID
+	p.id, p.op = req.ID, req.Op
+	start := len(h.wbuf)
+	var err error
+	h.wbuf, err = ipc.AppendRequestFrame(h.wbuf, req)
+	if err != nil {
+		h.wbuf = h.wbuf[:start]
+		h.nextID--
+		h.mu.Unlock()
+		h.wmu.Unlock()
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	h.pending = append(h.pending, p)
 	h.mu.Unlock()
+	if h.writing || (lazy && waiting > 0) {
+		h.wmu.Unlock()
+		return nil
+	}
+	mine := [2]uint64{h.written + uint64(start), h.written + uint64(len(h.wbuf))}
+	err = h.flushLocked(ctx)
+	if err == nil {
+		h.wmu.Unlock()
+		return nil
+	}
+	if ctx.Err() == nil {
+		h.wmu.Unlock()
+		h.end(&DisconnectedError{Err: err})
+		return h.Err()
+	}
+	// ctx ended the write. A request not begun is taken back; otherwise
+	// the writer goroutine finishes the job and the request stands.
+	if h.written <= mine[0] {
+		off := int(mine[0] - h.written)
+		n := int(mine[1] - mine[0])
+		h.wbuf = append(h.wbuf[:off], h.wbuf[off+n:]...)
+		h.mu.Lock()
+		for i := h.phead; i < len(h.pending); i++ {
+			if h.pending[i].id == req.ID {
+				h.pending[i] = pendingReq{id: req.ID, dead: true}
+			}
+		}
+		h.mu.Unlock()
+		more := len(h.wbuf) > 0
+		h.wmu.Unlock()
+		if more {
+			h.kickWriter()
+		}
+		return ctx.Err()
+	}
+	h.wmu.Unlock()
+	h.kickWriter()
+	if p.done != nil {
+		return nil // done will be called
+	}
+	return ctx.Err()
+}
+
+// flushLocked writes wbuf out until it is empty (other goroutines may add
+// to it meanwhile); h.wmu is held on entry and on return, released during
+// the writes. A write cut short by ctx leaves the rest in wbuf.
+func (h *Handle) flushLocked(ctx context.Context) error {
+	h.writing = true
+	defer func() { h.writing = false }()
+	for len(h.wbuf) > 0 {
+		buf := h.wbuf
+		h.wbuf, h.wspare = h.wspare[:0], nil
+		h.wmu.Unlock()
+		n, err := h.write(ctx, buf)
+		h.wmu.Lock()
+		h.written += uint64(n)
+		if n < len(buf) {
+			rest := make([]byte, 0, len(buf)-n+len(h.wbuf))
+			rest = append(append(rest, buf[n:]...), h.wbuf...)
+			h.wbuf = rest
+		} else if cap(buf) <= keepWriteBuf {
+			h.wspare = buf[:0]
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write writes buf, giving up when ctx ends (then it returns ctx's error
+// and how much was written).
+func (h *Handle) write(ctx context.Context, buf []byte) (int, error) {
+	nc := h.conn.NetConn()
+	if ctx.Done() == nil {
+		return nc.Write(buf)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		nc.SetWriteDeadline(time.Now())
+		close(fired)
+	})
+	n, err := nc.Write(buf)
+	if !stop() {
+		<-fired
+		nc.SetWriteDeadline(time.Time{})
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ctx.Err()
+	}
+	return n, err
+}
+
+func (h *Handle) kickWriter() {
+	select {
+	case h.wkick <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes what the reader and timed-out writes leave queued.
+func (h *Handle) writeLoop() {
+	for {
+		select {
+		case <-h.wkick:
+		case <-h.done:
+			return
+		}
+		h.wmu.Lock()
+		if h.writing || len(h.wbuf) == 0 {
+			h.wmu.Unlock()
+			continue
+		}
+		err := h.flushLocked(context.Background())
+		h.wmu.Unlock()
+		if err != nil {
+			h.end(&DisconnectedError{Err: err})
+			return
+		}
+	}
 }
 
 func checkGroup(g string) error {
@@ -415,6 +612,40 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 	}
 	_, err := h.call(ctx, ipc.Request{Op: ipc.OpSend, Group: group, Guarantee: uint8(g), Data: data})
 	return err
+}
+
+// SendAsync multicasts data to group like TrySend, without waiting for
+// the daemon's answer: the request is queued behind the handle's earlier
+// requests, and written at once, or with the next requests once an
+// earlier one is answered (so that a stream of SendAsync calls goes out
+// in few writes). Requests are answered in order.
+//
+// done, if not nil, is called exactly once with what TrySend would have
+// returned: nil, or an error matching ErrTryAgain (nothing was sent: send
+// it again later), ErrNotJoined, ... or the handle's error if it ends
+// first. Calls come in the order of the SendAsync calls, from the
+// handle's reader goroutine (or from Close): done must return quickly and
+// must not call a method of the handle that waits for a reply.
+//
+// When SendAsync returns an error (a bad argument, the handle ended,
+// ErrTryAgain because megabytes of requests wait to be written, ctx ended
+// before the request could be written), nothing was sent and done is not
+// called. data may be reused once SendAsync returns.
+func (h *Handle) SendAsync(ctx context.Context, group string, data []byte, g Guarantee, done func(error)) error {
+	if err := checkGroup(group); err != nil {
+		return err
+	}
+	if g != Agreed && g != Safe {
+		return fmt.Errorf("%w: guarantee must be Agreed or Safe", ErrInvalid)
+	}
+	if len(data) > h.welcome.MaxMessage {
+		return &TooBigError{Size: len(data), Limit: h.welcome.MaxMessage}
+	}
+	if done == nil {
+		done = func(error) {}
+	}
+	req := ipc.Request{Op: ipc.OpSend, Group: group, Guarantee: uint8(g), Data: data}
+	return h.enqueue(ctx, &req, pendingReq{done: done}, true)
 }
 
 // Send is TrySend that waits and retries while the daemon answers

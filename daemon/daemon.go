@@ -233,8 +233,9 @@ func (d *Daemon) drain() time.Duration {
 }
 
 func (d *Daemon) dispatch(evs []cpg.Event) {
-	// A message delivered to several local members is encoded once: cpg
-	// hands every recipient the same Data.
+	// A small message is encoded into each recipient's own buffer. A
+	// large one delivered to several local members is encoded once into a
+	// frame they share: cpg hands every recipient the same Data.
 	var last cpg.Deliver
 	var lastFrame []byte
 	for _, ev := range evs {
@@ -244,32 +245,29 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 			if c == nil {
 				continue
 			}
+			e := ipc.Event{Type: ipc.EventDeliver, Group: ev.Group, NodeID: uint32(ev.Sender), PID: ev.Pid,
+				Guarantee: uint8(ev.Guarantee), Data: ev.Data}
+			if len(ev.Data) <= sharedFrameMin {
+				c.sendEvent(&e)
+				continue
+			}
 			if lastFrame == nil || !sameDelivery(&last, &ev) {
-				f, err := ipc.Encode(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
-					Type: ipc.EventDeliver, Group: ev.Group, NodeID: uint32(ev.Sender), PID: ev.Pid,
-					Guarantee: uint8(ev.Guarantee), Data: ev.Data,
-				}})
-				if err != nil {
-					d.log.Error("ipc: encode", "err", err)
-					continue
-				}
-				last, lastFrame = ev, f
+				last = ev
+				lastFrame = ipc.AppendEventFrame(make([]byte, 0, len(ev.Data)+len(ev.Group)+64), &e)
 			}
 			c.sendFrame(lastFrame)
 		case cpg.ConfChg:
 			if c := d.conns[ev.Conn]; c != nil {
-				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
+				c.sendEvent(&ipc.Event{
 					Type: ipc.EventConfchg, Group: ev.Group,
 					Members: members(ev.Members), Joined: members(ev.Joined), Left: members(ev.Left),
 					Transitional: ev.Transitional,
 					Ring:         ipc.Ring{Rep: uint32(ev.Ring.Rep), Seq: ev.Ring.Seq},
-				}})
+				})
 			}
 		case cpg.Undelivered:
 			if c := d.conns[ev.Conn]; c != nil {
-				c.send(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
-					Type: ipc.EventUndelivered, Group: ev.Group, PID: ev.Pid, Data: ev.Data,
-				}})
+				c.sendEvent(&ipc.Event{Type: ipc.EventUndelivered, Group: ev.Group, PID: ev.Pid, Data: ev.Data})
 			}
 		case cpg.RingChange:
 			var f []byte
@@ -282,20 +280,20 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 					for i, m := range ev.Members {
 						nodes[i] = uint32(m)
 					}
-					var err error
-					f, err = ipc.Encode(&ipc.ServerMsg{Kind: ipc.KindEvent, Event: &ipc.Event{
+					f = ipc.AppendEventFrame(nil, &ipc.Event{
 						Type: ipc.EventRing, Ring: ipc.Ring{Rep: uint32(ev.Ring.Rep), Seq: ev.Ring.Seq}, Nodes: nodes,
-					}})
-					if err != nil {
-						d.log.Error("ipc: encode", "err", err)
-						break
-					}
+					})
 				}
 				c.sendFrame(f)
 			}
 		}
 	}
 }
+
+// sharedFrameMin: deliveries above this size are encoded once into a
+// frame shared by the local recipients; smaller ones are copied into each
+// recipient's own buffer (no allocation).
+const sharedFrameMin = 4096
 
 // sameDelivery reports whether a and b are one message to two recipients.
 func sameDelivery(a, b *cpg.Deliver) bool {
@@ -321,13 +319,16 @@ func (d *Daemon) handleInput(in loopInput) {
 			delete(d.conns, id)
 			d.cpg.ConnGone(id)
 		}
-	case inputRequest:
+	case inputRequests:
 		if _, ok := d.conns[id]; !ok {
 			return
 		}
-		rep := d.handleRequest(in.conn, &in.req)
-		rep.ID = in.req.ID
-		in.conn.send(&ipc.ServerMsg{Kind: ipc.KindReply, Reply: rep})
+		for i := range in.reqs {
+			req := &in.reqs[i]
+			rep := d.handleRequest(in.conn, req)
+			rep.ID = req.ID
+			in.conn.sendReply(rep)
+		}
 	}
 }
 

@@ -168,13 +168,13 @@ type lone struct {
 
 // startLone runs a daemon with maxMsg as the message limit and the given
 // IPC options (zero fields take defaults).
-func startLone(t *testing.T, maxMsg int, opts IPCOptions, setup ...func(*instantGroups)) *lone {
+func startLone(t testing.TB, maxMsg int, opts IPCOptions, setup ...func(*instantGroups)) *lone {
 	return startLoneSocket(t, "", maxMsg, opts, setup...)
 }
 
 // startLoneSocket is startLone with the socket at path (empty: a temporary
 // directory).
-func startLoneSocket(t *testing.T, path string, maxMsg int, opts IPCOptions, setup ...func(*instantGroups)) *lone {
+func startLoneSocket(t testing.TB, path string, maxMsg int, opts IPCOptions, setup ...func(*instantGroups)) *lone {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeID = 1
@@ -224,7 +224,7 @@ func (l *lone) stop() {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))

@@ -24,7 +24,8 @@ func TestSlowReaderHoldsOneQueue(t *testing.T) {
 	// Nine frames wait when the writer starts: it takes them all as one
 	// batch and blocks, because the client reads one byte and stalls.
 	for range 9 {
-		ic.q = append(ic.q, frame)
+		ic.q = append(ic.q, outBuf{b: frame})
+		ic.frames++
 		ic.qBytes += len(frame)
 	}
 	go func() {

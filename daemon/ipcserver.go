@@ -51,14 +51,16 @@ type ipcServer struct {
 type loopInput struct {
 	conn *ipcConn
 	kind inputKind
-	req  ipc.Request
+	// reqs are the requests the client had sent when the reader looked
+	// (inputRequests), in order; their Data share one buffer.
+	reqs []ipc.Request
 }
 
 type inputKind uint8
 
 const (
 	inputOpen inputKind = iota + 1
-	inputRequest
+	inputRequests
 	inputGone
 )
 
@@ -212,16 +214,37 @@ type ipcConn struct {
 	// ringEvents: the client asked for an event at every new ring.
 	ringEvents bool
 
-	mu     sync.Mutex
-	q      [][]byte
-	qBytes int // queued and in-flight bytes
+	mu sync.Mutex
+	// q holds the buffers waiting for the writer, in order: frames shared
+	// with other clients, and buffers of the connection's own into which
+	// small frames are appended (the last one while tailOwned).
+	q         []outBuf
+	tailOwned bool
+	frames    int // frames in q
+	qBytes    int // queued and in-flight bytes
 	// inflight is the number of frames the writer is writing.
 	inflight int
+	spare    [][]byte // written buffers of our own, for reuse
 	closed   bool
 	reason   string
 	wake     chan struct{}
 	done     chan struct{}
 }
+
+// outBuf is one buffer for the writer.
+type outBuf struct {
+	b     []byte
+	owned bool // ours, reusable once written (else shared: never modified)
+}
+
+// Owned buffers: a frame is appended to the last one while it is below
+// ownedFlush bytes; written buffers up to ownedKeep bytes of capacity are
+// kept for reuse.
+const (
+	ownedFlush = 64 << 10
+	ownedKeep  = 256 << 10
+	spareMax   = 4
+)
 
 // reader reads requests and hands them to the event loop until the
 // connection ends; then it tells the loop the client is gone.
@@ -233,11 +256,29 @@ func (ic *ipcConn) reader() {
 		s.mu.Unlock()
 		s.in <- loopInput{conn: ic, kind: inputGone}
 	}()
+	var frames [][]byte
+	var names ipc.StringCache
 	for {
-		var req ipc.Request
-		err := ic.c.Read(&req)
+		var err error
+		frames, err = ic.c.ReadFrames(frames[:0])
+		if len(frames) > 0 {
+			// Every request the client has sent so far goes to the loop
+			// in one input; Data alias the batch's buffer, which is
+			// never reused.
+			reqs := make([]ipc.Request, 0, len(frames))
+			for _, p := range frames {
+				var req ipc.Request
+				if err = ipc.DecodeRequest(p, &req, &names); err != nil {
+					break
+				}
+				reqs = append(reqs, req)
+			}
+			clear(frames)
+			if len(reqs) > 0 {
+				s.in <- loopInput{conn: ic, kind: inputRequests, reqs: reqs}
+			}
+		}
 		if err == nil {
-			s.in <- loopInput{conn: ic, kind: inputRequest, req: req}
 			continue
 		}
 		var tb *ipc.FrameTooBigError
@@ -268,7 +309,7 @@ func (ic *ipcConn) isClosed() bool {
 func (ic *ipcConn) queued() (int, int) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
-	return len(ic.q) + ic.inflight, ic.qBytes
+	return ic.frames + ic.inflight, ic.qBytes
 }
 
 // congested reports whether the client's queue is more than half full, so
@@ -281,12 +322,80 @@ func (ic *ipcConn) congested() bool {
 // send queues v for the client without blocking. A client whose queue is
 // full is disconnected: it stopped reading.
 func (ic *ipcConn) send(v *ipc.ServerMsg) {
-	f, err := ipc.Encode(v)
+	ic.appendFrame(func(b []byte) ([]byte, error) { return ipc.AppendServerFrame(b, v) })
+}
+
+// sendReply queues a reply.
+func (ic *ipcConn) sendReply(r *ipc.Reply) {
+	ic.appendFrame(func(b []byte) ([]byte, error) { return ipc.AppendReplyFrame(b, r) })
+}
+
+// sendEvent queues an event.
+func (ic *ipcConn) sendEvent(e *ipc.Event) {
+	ic.appendFrame(func(b []byte) ([]byte, error) { return ipc.AppendEventFrame(b, e), nil })
+}
+
+// appendFrame encodes one frame with enc into the connection's own
+// buffer, within the queue's limits.
+func (ic *ipcConn) appendFrame(enc func([]byte) ([]byte, error)) {
+	ic.mu.Lock()
+	if ic.closed {
+		ic.mu.Unlock()
+		return
+	}
+	var buf []byte
+	tail := ic.tailOwned && len(ic.q) > 0 && len(ic.q[len(ic.q)-1].b) < ownedFlush
+	switch {
+	case tail:
+		buf = ic.q[len(ic.q)-1].b
+	case len(ic.spare) > 0:
+		buf = ic.spare[len(ic.spare)-1][:0]
+		ic.spare = ic.spare[:len(ic.spare)-1]
+	}
+	n0 := len(buf)
+	buf, err := enc(buf)
 	if err != nil {
+		ic.mu.Unlock()
 		ic.srv.log.Error("ipc: encode", "err", err)
 		return
 	}
-	ic.sendFrame(f)
+	size := len(buf) - n0
+	if ic.overLimits(size) {
+		ic.mu.Unlock()
+		ic.disconnectSlow()
+		return
+	}
+	if tail {
+		ic.q[len(ic.q)-1].b = buf
+	} else {
+		ic.q = append(ic.q, outBuf{b: buf, owned: true})
+		ic.tailOwned = true
+	}
+	ic.frames++
+	ic.qBytes += size
+	ic.mu.Unlock()
+	ic.kick()
+}
+
+// overLimits reports whether one more frame of size bytes would pass the
+// client's queue limits; ic.mu is held.
+func (ic *ipcConn) overLimits(size int) bool {
+	return ic.frames+ic.inflight+1 > ic.srv.qMsgs || ic.qBytes+size > ic.srv.qBytes
+}
+
+// disconnectSlow ends the connection of a client whose queue is full.
+func (ic *ipcConn) disconnectSlow() {
+	n, b := ic.queued()
+	ic.srv.dropped.Add(1)
+	ic.srv.log.Warn("ipc: disconnecting a client that stopped reading", "conn", ic.id, "pid", ic.peer.PID, "queued", n, "bytes", b)
+	ic.closeWith(fmt.Sprintf("client stopped reading: %d messages (%d bytes) waiting, limits %d messages / %d bytes", n, b, ic.srv.qMsgs, ic.srv.qBytes))
+}
+
+func (ic *ipcConn) kick() {
+	select {
+	case ic.wake <- struct{}{}:
+	default:
+	}
 }
 
 // sendFrame queues an encoded frame (which may be shared with other
@@ -297,21 +406,17 @@ func (ic *ipcConn) sendFrame(f []byte) {
 		ic.mu.Unlock()
 		return
 	}
-	if len(ic.q)+ic.inflight+1 > ic.srv.qMsgs || ic.qBytes+len(f) > ic.srv.qBytes {
-		n, b := len(ic.q)+ic.inflight, ic.qBytes
+	if ic.overLimits(len(f)) {
 		ic.mu.Unlock()
-		ic.srv.dropped.Add(1)
-		ic.srv.log.Warn("ipc: disconnecting a client that stopped reading", "conn", ic.id, "pid", ic.peer.PID, "queued", n, "bytes", b)
-		ic.closeWith(fmt.Sprintf("client stopped reading: %d messages (%d bytes) waiting, limits %d messages / %d bytes", n, b, ic.srv.qMsgs, ic.srv.qBytes))
+		ic.disconnectSlow()
 		return
 	}
-	ic.q = append(ic.q, f)
+	ic.q = append(ic.q, outBuf{b: f})
+	ic.tailOwned = false
+	ic.frames++
 	ic.qBytes += len(f)
 	ic.mu.Unlock()
-	select {
-	case ic.wake <- struct{}{}:
-	default:
-	}
+	ic.kick()
 }
 
 // closeWith ends the connection; a non-empty reason is sent as Bye first
@@ -336,7 +441,8 @@ func (ic *ipcConn) closeWith(reason string) {
 func (ic *ipcConn) writer() {
 	defer ic.srv.wg.Done()
 	defer ic.c.Close()
-	var batch [][]byte
+	var batch []outBuf
+	var iov [][]byte
 	for {
 		select {
 		case <-ic.wake:
@@ -344,27 +450,35 @@ func (ic *ipcConn) writer() {
 		}
 		ic.mu.Lock()
 		batch, ic.q = ic.q, batch[:0]
+		ic.tailOwned = false
 		// The batch counts against the client's limits until it is
 		// written: a client that reads slowly holds at most one queue.
-		ic.inflight = len(batch)
+		ic.inflight, ic.frames = ic.frames, 0
 		closed, reason := ic.closed, ic.reason
 		ic.mu.Unlock()
 		if len(batch) > 0 {
 			n := 0
-			for _, f := range batch {
-				n += len(f)
+			iov = iov[:0]
+			for _, o := range batch {
+				n += len(o.b)
+				iov = append(iov, o.b)
 			}
-			// One writev for the whole batch.
-			bufs := net.Buffers(batch)
+			// One writev for the whole batch (WriteTo consumes iov).
+			bufs := net.Buffers(iov)
 			if _, err := bufs.WriteTo(ic.c.NetConn()); err != nil {
 				ic.closeWith("")
 				return
 			}
-			clear(batch)
 			ic.mu.Lock()
 			ic.inflight = 0
 			ic.qBytes -= n
+			for _, o := range batch {
+				if o.owned && cap(o.b) <= ownedKeep && len(ic.spare) < spareMax {
+					ic.spare = append(ic.spare, o.b[:0])
+				}
+			}
 			ic.mu.Unlock()
+			clear(batch)
 		}
 		if closed {
 			if reason != "" {

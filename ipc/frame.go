@@ -96,6 +96,93 @@ func (c *Conn) Read(v any) error {
 	return Decode(p, v)
 }
 
+// maxBatchFrames bounds the frames ReadFrames returns at once.
+const maxBatchFrames = 1024
+
+// ReadFrames reads the next frame and every further frame already
+// received in full (up to the read buffer's size), appends their payloads
+// to dst and returns it. The payloads share one allocation and belong to
+// the caller. A frame over the limit or of length zero returns the same
+// errors as ReadFrame when it comes first, and ends the batch otherwise
+// (the next call reports it).
+func (c *Conn) ReadFrames(dst [][]byte) ([][]byte, error) {
+	hdr, err := c.r.Peek(HeaderSize)
+	if err != nil {
+		if len(hdr) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return dst, err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	if n == 0 {
+		return dst, ErrEmptyFrame
+	}
+	if uint64(n) > uint64(c.Limit) {
+		return dst, &FrameTooBigError{Size: int(n), Limit: c.Limit}
+	}
+	// The frames received in full behind the first.
+	end := HeaderSize + int(n)
+	count := 1
+	for count < maxBatchFrames && c.r.Buffered() >= end+HeaderSize {
+		h, err := c.r.Peek(end + HeaderSize)
+		if err != nil {
+			break
+		}
+		m := int(binary.BigEndian.Uint32(h[end:]))
+		if m == 0 || m > c.Limit || c.r.Buffered() < end+HeaderSize+m {
+			break
+		}
+		end += HeaderSize + m
+		count++
+	}
+	buf := make([]byte, end)
+	if _, err := io.ReadFull(c.r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return dst, err
+	}
+	for len(buf) > 0 {
+		m := int(binary.BigEndian.Uint32(buf))
+		dst = append(dst, buf[HeaderSize:HeaderSize+m:HeaderSize+m])
+		buf = buf[HeaderSize+m:]
+	}
+	return dst, nil
+}
+
+// ReadFrameShared reads the next frame without copying it when it fits in
+// the read buffer: the payload is valid only until the next read.
+func (c *Conn) ReadFrameShared() ([]byte, error) {
+	hdr, err := c.r.Peek(HeaderSize)
+	if err != nil {
+		if len(hdr) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr))
+	switch {
+	case n == 0:
+		return nil, ErrEmptyFrame
+	case n > c.Limit:
+		return nil, &FrameTooBigError{Size: n, Limit: c.Limit}
+	case HeaderSize+n > c.r.Size():
+		return ReadFrame(c.r, c.Limit)
+	}
+	p, err := c.r.Peek(HeaderSize + n)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	c.r.Discard(HeaderSize + n)
+	return p[HeaderSize:], nil
+}
+
+// Buffered reports the bytes received and not yet read.
+func (c *Conn) Buffered() int { return c.r.Buffered() }
+
 // Write encodes v and writes it as one frame.
 func (c *Conn) Write(v any) error {
 	f, err := Encode(v)
