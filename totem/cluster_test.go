@@ -545,3 +545,80 @@ func TestConsensusTimeoutAfterAdoptingFailSet(t *testing.T) {
 		})
 	}
 }
+
+// The engine's clock moves only in Tick, so a frame is handled with the
+// time of the node's previous tick (totemd waits for input up to a quarter
+// of the token timeout, or is busy with earlier frames). The token timer
+// that frame arms must still run its full length from when the frame was
+// handled: armed from the stale time, it expired early, a false token loss
+// under load.
+func TestTokenTimeoutCountsFromHandling(t *testing.T) {
+	c := newTestCluster(t, 2, fastTest)
+	c.run(300 * time.Millisecond)
+	var tok []byte
+	c.drop = func(from, to NodeID, data []byte) bool {
+		if p, _ := Decode(data); tok == nil && from == 1 && to == 2 {
+			if _, ok := p.(*Token); ok {
+				tok = data
+				return true
+			}
+		}
+		return false
+	}
+	for tok == nil && c.now < time.Second {
+		c.run(100 * time.Microsecond)
+	}
+	if tok == nil {
+		t.Fatal("node 1 sent no token")
+	}
+	n := c.nodes[2]
+	c.down[2] = true // from here on the test drives node 2 by hand
+	timeout := n.cfg.RuntimeToken()
+	handled := n.now + timeout/4 - time.Millisecond // the longest a quiet node waits between ticks
+	if err := n.Step(tok); err != nil {
+		t.Fatal(err)
+	}
+	// Ticks at less than half the token timeout apart, so that none counts
+	// as a pause of the process.
+	step := timeout / 5
+	for at := handled; at < handled+timeout; at += step {
+		n.Tick(at)
+		if lost := n.Stats().OperationalTokenLost; lost != 0 {
+			t.Fatalf("token counted lost %v after it was handled, before the %v timeout", at-handled, timeout)
+		}
+	}
+	n.Tick(handled + timeout)
+	if lost := n.Stats().OperationalTokenLost; lost != 1 {
+		t.Fatalf("token not counted lost %v after it was handled (lost %d)", timeout, lost)
+	}
+}
+
+// A join handled with a stale clock restarts the consensus timeout from
+// when it was handled, not from the previous tick.
+func TestConsensusTimeoutCountsFromHandling(t *testing.T) {
+	n, err := NewNode(FastConfig(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Tick(0)
+	n.Ready()
+	handled := n.cfg.Consensus / 2
+	j := &Join{Sender: 2, Proc: NodeSet{1, 2, 3}} // node 3 is silent: no ring forms
+	if err := n.Step(j.AppendTo(nil)); err != nil {
+		t.Fatal(err)
+	}
+	n.Tick(handled)
+	if rd := n.Ready(); rd.Deadline != handled+n.cfg.Join {
+		t.Fatalf("next deadline %v, want the join interval %v after %v", rd.Deadline, n.cfg.Join, handled)
+	}
+	for at := handled; at < handled+n.cfg.Consensus; at += n.cfg.Join / 2 {
+		n.Tick(at)
+	}
+	if got := n.Stats().ConsensusTimeouts; got != 0 {
+		t.Fatalf("consensus timed out before %v after the join changed the sets", n.cfg.Consensus)
+	}
+	n.Tick(handled + n.cfg.Consensus)
+	if got := n.Stats().ConsensusTimeouts; got != 1 {
+		t.Fatalf("consensus timeouts %d at %v after the join, want 1", got, n.cfg.Consensus)
+	}
+}

@@ -16,7 +16,7 @@ func (n *Node) enterGather(proc, fail NodeSet) {
 	n.joinRingSeq = n.ringSeqMax
 	n.next, n.commit, n.recovery = nil, nil, nil
 	n.held, n.tokenRetransAt = nil, 0
-	n.consensusAt = n.now + n.cfg.Consensus
+	n.consensusAt = n.after(n.cfg.Consensus, timerConsensus)
 	n.sendJoin()
 }
 
@@ -24,7 +24,7 @@ func (n *Node) sendJoin() {
 	j := &Join{Sender: n.id, RingSeq: n.ringSeqMax, Proc: n.proc, Fail: n.fail}
 	n.broadcast(j.AppendTo(nil))
 	n.stats.MembJoinTx++
-	n.joinAt = n.now + n.cfg.Join
+	n.joinAt = n.after(n.cfg.Join, timerJoin)
 }
 
 func (n *Node) tokenLost() {
@@ -108,7 +108,7 @@ func (n *Node) onJoin(j *Join) {
 func (n *Node) changeSets(proc, fail NodeSet) {
 	n.proc, n.fail = proc, fail
 	n.agreed = NodeSet{n.id}
-	n.consensusAt = n.now + n.cfg.Consensus
+	n.consensusAt = n.after(n.cfg.Consensus, timerConsensus)
 	n.sendJoin()
 }
 
@@ -118,7 +118,7 @@ func (n *Node) consensusTimeout() {
 	live := n.proc.Minus(n.fail)
 	n.fail = n.fail.Union(live.Minus(n.agreed))
 	n.agreed = NodeSet{n.id}
-	n.consensusAt = n.now + n.cfg.Consensus
+	n.consensusAt = n.after(n.cfg.Consensus, timerConsensus)
 	n.sendJoin()
 	n.checkConsensus(true)
 }
@@ -196,7 +196,7 @@ func (n *Node) forwardCommit(ct *CommitToken) {
 	next := ct.Members.Next(n.id)
 	n.lastSent, n.lastSentTo, n.lastSentSeq = raw, next, 0
 	if next != n.id {
-		n.tokenRetransAt = n.now + n.cfg.TokenRetransmit()
+		n.tokenRetransAt = n.after(n.cfg.TokenRetransmit(), timerTokenRetrans)
 	}
 	n.stats.MembCommitTokenTx++
 	n.emit(next, raw)
@@ -208,7 +208,7 @@ func (n *Node) enterCommit(ct *CommitToken) {
 	n.ringSeqMax = ct.Ring.Seq
 	n.persist = ct.Ring.Seq
 	n.tokenStart = false
-	n.tokenLossAt = n.now + n.cfg.RuntimeToken()
+	n.tokenLossAt = n.after(n.cfg.RuntimeToken(), timerTokenLoss)
 }
 
 // enterRecovery starts recovering: the new ring's token will carry the
@@ -221,7 +221,7 @@ func (n *Node) enterRecovery(ct *CommitToken) {
 	n.readyVisits = 0
 	n.lastVisitSeq = 0
 	n.myLastFCC, n.myLastBacklog = 0, 0
-	n.tokenLossAt = n.now + n.cfg.RuntimeToken()
+	n.tokenLossAt = n.after(n.cfg.RuntimeToken(), timerTokenLoss)
 	if n.cur.id.Seq == 0 || n.cfg.Break == BreakSkipRecovery {
 		return
 	}
@@ -311,7 +311,7 @@ func (n *Node) install() {
 	n.cur, n.next, n.commit, n.recovery = ring, nil, nil, nil
 	n.proc, n.fail, n.agreed = nil, nil, nil
 	n.idleVisits, n.stuckVisits = 0, 0
-	n.mergeAt = n.now + n.cfg.Merge
+	n.mergeAt = n.after(n.cfg.Merge, timerMerge)
 	n.deliverReady()
 }
 

@@ -54,6 +54,11 @@ type Node struct {
 	joinAt      time.Duration
 	consensusAt time.Duration
 
+	// Timers armed outside Tick (while stepping frames or proposing), which
+	// count from the next Tick; see after.
+	ticking bool
+	rebase  timerSet
+
 	// Commit and recovery.
 	commit     *CommitToken // the new ring's commit token (all entries, once in recovery)
 	recovery   [][]byte     // old-ring frames still to rebroadcast
@@ -99,6 +104,11 @@ func NewNode(cfg Config) (*Node, error) {
 
 // Tick tells the node the time is now (monotonic; never goes backwards).
 func (n *Node) Tick(now time.Duration) {
+	n.ticking = true
+	defer func() { n.ticking = false }()
+	if n.started {
+		n.rebaseTimers(max(now-n.now, 0))
+	}
 	if n.started && now-n.now > n.cfg.RuntimeToken()/2 {
 		n.pauseDetected(now)
 	}
@@ -111,6 +121,60 @@ func (n *Node) Tick(now time.Duration) {
 	}
 	n.fireTimers()
 	n.drainLoop()
+}
+
+// timerSet names some of the node's timers.
+type timerSet uint8
+
+const (
+	timerTokenLoss timerSet = 1 << iota
+	timerTokenRetrans
+	timerHold
+	timerMerge
+	timerJoin
+	timerConsensus
+)
+
+// after returns the deadline d from now for timer t. The node's clock only
+// moves in Tick, so a frame or a proposal is handled with the time of the
+// previous Tick, which may be long past: the caller may have waited for
+// input, or spent a while on earlier frames (a busy daemon handles a batch
+// of frames, then ticks). A timer armed then counts from the next Tick
+// instead, as if armed once the input had been handled: a token that
+// arrives after a quiet spell, or at the end of a long burst, gets its
+// full timeout (Corosync restarts its token timer after processing the
+// token too). The next deadline is then due at once (see deadline), so a
+// caller that ticks before each input, as the simulator does, sees no
+// shift at all.
+func (n *Node) after(d time.Duration, t timerSet) time.Duration {
+	if !n.ticking {
+		n.rebase |= t
+	}
+	return n.now + d
+}
+
+// rebaseTimers moves the timers armed since the last Tick by shift, the
+// time that passed since then.
+func (n *Node) rebaseTimers(shift time.Duration) {
+	if n.rebase == 0 {
+		return
+	}
+	for _, tm := range []struct {
+		t  timerSet
+		at *time.Duration
+	}{
+		{timerTokenLoss, &n.tokenLossAt},
+		{timerTokenRetrans, &n.tokenRetransAt},
+		{timerHold, &n.holdUntil},
+		{timerMerge, &n.mergeAt},
+		{timerJoin, &n.joinAt},
+		{timerConsensus, &n.consensusAt},
+	} {
+		if n.rebase&tm.t != 0 && *tm.at != 0 {
+			*tm.at += shift
+		}
+	}
+	n.rebase = 0
 }
 
 // pauseDetected handles a gap between ticks far longer than the node asks
@@ -275,6 +339,9 @@ func (n *Node) Ready() Ready {
 }
 
 func (n *Node) deadline() time.Duration {
+	if n.rebase != 0 {
+		return n.now // timers armed since the last Tick count from the next
+	}
 	// Ticks at least every quarter token timeout let Tick tell a pause of
 	// this process from silence on the network.
 	d := n.now + min(time.Second, n.cfg.RuntimeToken()/4)

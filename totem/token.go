@@ -20,7 +20,7 @@ func (n *Node) onToken(t *Token) {
 	}
 	n.lastTokenRing, n.lastTokenSeq = t.Ring, t.TokenSeq
 	n.stats.OrfTokenRx++
-	n.tokenLossAt = n.now + n.cfg.RuntimeToken()
+	n.tokenLossAt = n.after(n.cfg.RuntimeToken(), timerTokenLoss)
 	n.tokenRetransAt = 0
 	n.cancelSent = false
 
@@ -145,7 +145,7 @@ func (n *Node) onToken(t *Token) {
 	}
 	if n.state == Operational && n.id == r.id.Rep && n.idleVisits >= n.cfg.SeqnoUnchanged {
 		n.held = t
-		n.holdUntil = n.now + n.cfg.Hold
+		n.holdUntil = n.after(n.cfg.Hold, timerHold)
 		return
 	}
 	n.forwardToken(t, r)
@@ -205,7 +205,7 @@ func (n *Node) forwardToken(t *Token, r *ringState) {
 	n.lastSent, n.lastSentTo, n.lastSentSeq = raw, next, t.Seq
 	n.stats.OrfTokenTx++
 	if next != n.id {
-		n.tokenRetransAt = n.now + n.cfg.TokenRetransmit()
+		n.tokenRetransAt = n.after(n.cfg.TokenRetransmit(), timerTokenRetrans)
 	}
 	n.emit(next, raw)
 }
