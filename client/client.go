@@ -77,7 +77,7 @@ type Handle struct {
 	nextID  uint64
 	wbuf    []byte // encoded requests not yet written
 	wspare  []byte // a written buffer, for reuse
-	written uint64 // bytes written so far: the stream offset of wbuf[0]
+	taken   uint64 // bytes taken for writing so far: the stream offset of wbuf[0]
 	writing bool   // a goroutine is writing (it goes on until wbuf is empty)
 	wkick   chan struct{}
 
@@ -87,6 +87,7 @@ type Handle struct {
 	err     error        // why the handle ended
 	queue   []Event
 	maxQ    int
+	pumping bool // the pump holds events not yet in the channel
 
 	qwake     chan struct{}
 	done      chan struct{}
@@ -249,19 +250,8 @@ func (h *Handle) reader() {
 				// The frame lives in the read buffer.
 				m.Event.Data = bytes.Clone(m.Event.Data)
 			}
-			if ev := convertEvent(m.Event); ev != nil {
-				h.mu.Lock()
-				if len(h.queue) >= h.maxQ {
-					h.mu.Unlock()
-					h.end(fmt.Errorf("%w: %d events waiting", ErrEventOverflow, h.maxQ))
-					return
-				}
-				h.queue = append(h.queue, ev)
-				h.mu.Unlock()
-				select {
-				case h.qwake <- struct{}{}:
-				default:
-				}
+			if ev := convertEvent(m.Event); ev != nil && !h.queueEvent(ev) {
+				return
 			}
 		case ipc.KindBye:
 			bye = m.Bye
@@ -277,6 +267,35 @@ func (h *Handle) reader() {
 			}
 		}
 	}
+}
+
+// queueEvent hands ev to the application, or queues it for the pump; it
+// reports false when the handle ended because the application stopped
+// reading.
+func (h *Handle) queueEvent(ev Event) bool {
+	h.mu.Lock()
+	if len(h.queue) == 0 && !h.pumping && h.err == nil {
+		// Nothing waits before it: straight to the channel if it has
+		// room, without waking the pump.
+		select {
+		case h.events <- ev:
+			h.mu.Unlock()
+			return true
+		default:
+		}
+	}
+	if len(h.queue) >= h.maxQ {
+		h.mu.Unlock()
+		h.end(fmt.Errorf("%w: %d events waiting", ErrEventOverflow, h.maxQ))
+		return false
+	}
+	h.queue = append(h.queue, ev)
+	h.mu.Unlock()
+	select {
+	case h.qwake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // answer hands a reply to the request waiting for it.
@@ -323,6 +342,7 @@ func (h *Handle) pump() {
 		h.mu.Lock()
 		q := h.queue
 		h.queue = nil
+		h.pumping = len(q) > 0
 		ended := h.err != nil
 		h.mu.Unlock()
 		for _, ev := range q {
@@ -379,7 +399,8 @@ func convertEvent(e *ipc.Event) Event {
 // call sends req and waits for its reply.
 func (h *Handle) call(ctx context.Context, req ipc.Request) (*ipc.Reply, error) {
 	ch := make(chan *ipc.Reply, 1)
-	if err := h.enqueue(ctx, &req, pendingReq{ch: ch}, false); err != nil {
+	at, err := h.enqueue(ctx, &req, pendingReq{ch: ch}, false)
+	if err != nil {
 		return nil, err
 	}
 	select {
@@ -392,9 +413,33 @@ func (h *Handle) call(ctx context.Context, req ipc.Request) (*ipc.Reply, error) 
 		}
 		return rep, nil
 	case <-ctx.Done():
-		// The reply, when it comes, goes to the buffered channel.
+		// A request still waiting to be written is taken back; else the
+		// reply, when it comes, goes to the buffered channel.
+		h.wmu.Lock()
+		h.takeBack(at, req.ID)
+		h.wmu.Unlock()
 		return nil, ctx.Err()
 	}
+}
+
+// takeBack removes the request with the given ID, encoded at stream
+// offsets at, from wbuf if it is the last request there and none of it
+// was taken for writing yet (removing one from the middle would move the
+// offsets recorded for the later ones), and reports whether it did; h.wmu
+// is held.
+func (h *Handle) takeBack(at [2]uint64, id uint64) bool {
+	if h.taken > at[0] || at[1] != h.taken+uint64(len(h.wbuf)) {
+		return false
+	}
+	h.wbuf = h.wbuf[:at[0]-h.taken]
+	h.mu.Lock()
+	for i := h.phead; i < len(h.pending); i++ {
+		if h.pending[i].id == id {
+			h.pending[i] = pendingReq{id: id, dead: true}
+		}
+	}
+	h.mu.Unlock()
+	return true
 }
 
 // enqueue encodes req behind the requests already queued and registers p
@@ -402,19 +447,19 @@ func (h *Handle) call(ctx context.Context, req ipc.Request) (*ipc.Reply, error) 
 // writing or, when lazy, a request is waiting for its reply (its reply
 // wakes the reader, which has the queue written). An error means the
 // request was not sent and p gets no reply.
-func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, lazy bool) error {
+func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, lazy bool) (at [2]uint64, err error) {
 	h.wmu.Lock()
 	h.mu.Lock()
 	if h.err != nil {
 		err := h.err
 		h.mu.Unlock()
 		h.wmu.Unlock()
-		return err
+		return at, err
 	}
 	if len(h.wbuf) > maxUnwritten+h.welcome.MaxMessage {
 		h.mu.Unlock()
 		h.wmu.Unlock()
-		return &RequestError{Op: req.Op.String(), Code: ipc.TryAgain,
+		return at, &RequestError{Op: req.Op.String(), Code: ipc.TryAgain,
 			Msg: fmt.Sprintf("%d bytes of requests wait to be written: totemd is not reading", len(h.wbuf))}
 	}
 	waiting := len(h.pending) - h.phead
@@ -422,58 +467,43 @@ func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, la
 	req.ID = h.nextID
 	p.id, p.op = req.ID, req.Op
 	start := len(h.wbuf)
-	var err error
 	h.wbuf, err = ipc.AppendRequestFrame(h.wbuf, req)
 	if err != nil {
 		h.wbuf = h.wbuf[:start]
 		h.nextID--
 		h.mu.Unlock()
 		h.wmu.Unlock()
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return at, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	h.pending = append(h.pending, p)
 	h.mu.Unlock()
+	at = [2]uint64{h.taken + uint64(start), h.taken + uint64(len(h.wbuf))}
 	if h.writing || (lazy && waiting > 0) {
 		h.wmu.Unlock()
-		return nil
+		return at, nil
 	}
-	mine := [2]uint64{h.written + uint64(start), h.written + uint64(len(h.wbuf))}
 	err = h.flushLocked(ctx)
 	if err == nil {
 		h.wmu.Unlock()
-		return nil
+		return at, nil
 	}
 	if ctx.Err() == nil {
 		h.wmu.Unlock()
 		h.end(&DisconnectedError{Err: err})
-		return h.Err()
+		return at, h.Err()
 	}
 	// ctx ended the write. A request not begun is taken back; otherwise
 	// the writer goroutine finishes the job and the request stands.
-	if h.written <= mine[0] {
-		off := int(mine[0] - h.written)
-		n := int(mine[1] - mine[0])
-		h.wbuf = append(h.wbuf[:off], h.wbuf[off+n:]...)
-		h.mu.Lock()
-		for i := h.phead; i < len(h.pending); i++ {
-			if h.pending[i].id == req.ID {
-				h.pending[i] = pendingReq{id: req.ID, dead: true}
-			}
-		}
-		h.mu.Unlock()
-		more := len(h.wbuf) > 0
-		h.wmu.Unlock()
-		if more {
-			h.kickWriter()
-		}
-		return ctx.Err()
-	}
+	took := h.takeBack(at, req.ID)
+	more := len(h.wbuf) > 0
 	h.wmu.Unlock()
-	h.kickWriter()
-	if p.done != nil {
-		return nil // done will be called
+	if more {
+		h.kickWriter()
 	}
-	return ctx.Err()
+	if took || p.done == nil {
+		return at, ctx.Err()
+	}
+	return at, nil // done will be called
 }
 
 // flushLocked writes wbuf out until it is empty (other goroutines may add
@@ -485,11 +515,12 @@ func (h *Handle) flushLocked(ctx context.Context) error {
 	for len(h.wbuf) > 0 {
 		buf := h.wbuf
 		h.wbuf, h.wspare = h.wspare[:0], nil
+		h.taken += uint64(len(buf))
 		h.wmu.Unlock()
 		n, err := h.write(ctx, buf)
 		h.wmu.Lock()
-		h.written += uint64(n)
 		if n < len(buf) {
+			h.taken -= uint64(len(buf) - n)
 			rest := make([]byte, 0, len(buf)-n+len(h.wbuf))
 			rest = append(append(rest, buf[n:]...), h.wbuf...)
 			h.wbuf = rest
@@ -645,7 +676,8 @@ func (h *Handle) SendAsync(ctx context.Context, group string, data []byte, g Gua
 		done = func(error) {}
 	}
 	req := ipc.Request{Op: ipc.OpSend, Group: group, Guarantee: uint8(g), Data: data}
-	return h.enqueue(ctx, &req, pendingReq{done: done}, true)
+	_, err := h.enqueue(ctx, &req, pendingReq{done: done}, true)
+	return err
 }
 
 // Send is TrySend that waits and retries while the daemon answers

@@ -107,6 +107,8 @@ func (d *Daemon) listen(maxMsg int) error {
 		qBytes: cfg.IPC.QueueBytes,
 		in:     d.ipcIn,
 		conns:  map[uint64]*ipcConn{},
+		// The loop calls flushClients after every round.
+		loopWrites: true,
 	}
 	return nil
 }
@@ -156,6 +158,7 @@ func (d *Daemon) loop(ctx context.Context) (err error) {
 	defer timer.Stop()
 	for {
 		deadline := d.drain()
+		d.srv.flushClients()
 		wait := deadline - now()
 		if wait < 0 {
 			wait = 0

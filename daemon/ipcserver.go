@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,14 @@ type ipcServer struct {
 	denied   atomic.Uint64
 	dropped  atomic.Uint64 // clients disconnected for not reading
 	badFrame atomic.Uint64
+
+	// loopWrites: the event loop writes what it queued for a client
+	// itself when the client's writer is idle and the socket takes it
+	// without blocking (flushClients), instead of waking the writer;
+	// dirty lists the connections it queued for since the last flush.
+	// Both belong to the loop.
+	loopWrites bool
+	dirty      []*ipcConn
 }
 
 // loopInput is one item for the event loop from the IPC side.
@@ -172,6 +181,9 @@ func (s *ipcServer) handshake(uc *net.UnixConn) {
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
+	if sc, ok := uc.SyscallConn(); ok == nil {
+		ic.raw = sc
+	}
 	if err := c.Write(ipc.ServerMsg{Kind: ipc.KindWelcome, Welcome: &ipc.Welcome{
 		Version: ipc.Version, NodeID: s.nodeID, PID: uint32(peer.PID), MaxMessage: s.maxMsg, ConnID: ic.id,
 	}}); err != nil {
@@ -224,7 +236,15 @@ type ipcConn struct {
 	qBytes    int // queued and in-flight bytes
 	// inflight is the number of frames the writer is writing.
 	inflight int
-	spare    [][]byte // written buffers of our own, for reuse
+	// writing: the writer or the loop is writing to the socket (the
+	// other keeps off it).
+	writing bool
+	spare   [][]byte // written buffers of our own, for reuse
+	// raw is the socket for the loop's non-blocking writes (nil: none).
+	raw syscall.RawConn
+	iov [][]byte // the loop's writev vector
+	// dirty: on the server's dirty list (the loop's).
+	dirty bool
 	closed   bool
 	reason   string
 	wake     chan struct{}
@@ -374,7 +394,7 @@ func (ic *ipcConn) appendFrame(enc func([]byte) ([]byte, error)) {
 	ic.frames++
 	ic.qBytes += size
 	ic.mu.Unlock()
-	ic.kick()
+	ic.queuedMore()
 }
 
 // overLimits reports whether one more frame of size bytes would pass the
@@ -391,11 +411,118 @@ func (ic *ipcConn) disconnectSlow() {
 	ic.closeWith(fmt.Sprintf("client stopped reading: %d messages (%d bytes) waiting, limits %d messages / %d bytes", n, b, ic.srv.qMsgs, ic.srv.qBytes))
 }
 
+// queuedMore tells that frames were queued: the loop writes them at its
+// next flush, or else the writer is woken.
+func (ic *ipcConn) queuedMore() {
+	s := ic.srv
+	if !s.loopWrites || ic.raw == nil {
+		ic.kick()
+		return
+	}
+	if !ic.dirty {
+		ic.dirty = true
+		s.dirty = append(s.dirty, ic)
+	}
+}
+
 func (ic *ipcConn) kick() {
 	select {
 	case ic.wake <- struct{}{}:
 	default:
 	}
+}
+
+// flushClients writes out what the loop queued for clients (the loop
+// calls it after each round).
+func (s *ipcServer) flushClients() {
+	for i, ic := range s.dirty {
+		ic.dirty = false
+		ic.writeNow()
+		s.dirty[i] = nil
+	}
+	s.dirty = s.dirty[:0]
+}
+
+// maxIOV bounds the buffers of one writev.
+const maxIOV = 1024
+
+// writeNow (the loop) writes the queue with one non-blocking writev when
+// no one else is writing; what the socket does not take stays queued, for
+// the writer. Only the loop adds to the queue, so it stays put meanwhile.
+func (ic *ipcConn) writeNow() {
+	ic.mu.Lock()
+	if ic.writing || ic.closed || len(ic.q) == 0 || len(ic.q) > maxIOV {
+		busy := ic.writing
+		ic.mu.Unlock()
+		if !busy {
+			ic.kick()
+		}
+		return
+	}
+	ic.writing = true
+	q := ic.q
+	ic.mu.Unlock()
+
+	iov := ic.iov[:0]
+	total := 0
+	for _, o := range q {
+		iov = append(iov, o.b)
+		total += len(o.b)
+	}
+	n, err := 0, error(nil)
+	if rerr := ic.raw.Write(func(fd uintptr) bool {
+		n, err = unix.Writev(int(fd), iov)
+		return true // one attempt: never wait for the socket
+	}); rerr != nil {
+		err = rerr
+	}
+	clear(iov)
+	ic.iov = iov[:0]
+	if n < 0 {
+		n = 0
+	}
+	if err == unix.EAGAIN || err == unix.EINTR {
+		err = nil
+	}
+	ic.mu.Lock()
+	ic.writing = false
+	if err != nil {
+		ic.mu.Unlock()
+		ic.closeWith("")
+		return
+	}
+	ic.qBytes -= n
+	if n == total {
+		for _, o := range q {
+			if o.owned && cap(o.b) <= ownedKeep && len(ic.spare) < spareMax {
+				ic.spare = append(ic.spare, o.b[:0])
+			}
+		}
+		clear(q)
+		ic.q = q[:0]
+		ic.tailOwned = false
+		ic.frames = 0
+		ic.mu.Unlock()
+		return
+	}
+	// Drop what was written; the writer takes the rest (its frames still
+	// count, whole, against the limits).
+	k := 0
+	for k < len(q) && n >= len(q[k].b) {
+		n -= len(q[k].b)
+		k++
+	}
+	if n > 0 {
+		q[k] = outBuf{b: q[k].b[n:]}
+		if k == len(q)-1 {
+			ic.tailOwned = false
+		}
+	}
+	rest := copy(q, q[k:])
+	clear(q[rest:])
+	ic.q = q[:rest]
+	ic.mu.Unlock()
+	ic.kick()
 }
 
 // sendFrame queues an encoded frame (which may be shared with other
@@ -416,7 +543,7 @@ func (ic *ipcConn) sendFrame(f []byte) {
 	ic.frames++
 	ic.qBytes += len(f)
 	ic.mu.Unlock()
-	ic.kick()
+	ic.queuedMore()
 }
 
 // closeWith ends the connection; a non-empty reason is sent as Bye first
@@ -448,15 +575,23 @@ func (ic *ipcConn) writer() {
 		case <-ic.wake:
 		case <-ic.done:
 		}
-		ic.mu.Lock()
-		batch, ic.q = ic.q, batch[:0]
-		ic.tailOwned = false
-		// The batch counts against the client's limits until it is
-		// written: a client that reads slowly holds at most one queue.
-		ic.inflight, ic.frames = ic.frames, 0
-		closed, reason := ic.closed, ic.reason
-		ic.mu.Unlock()
-		if len(batch) > 0 {
+		// Write until the queue is empty (or the loop is writing: it
+		// wakes us if it leaves anything).
+		for {
+			ic.mu.Lock()
+			closed := ic.closed
+			if ic.writing || len(ic.q) == 0 {
+				ic.mu.Unlock()
+				break
+			}
+			batch, ic.q = ic.q, batch[:0]
+			ic.tailOwned = false
+			ic.writing = true
+			// The batch counts against the client's limits until it is
+			// written: a client that reads slowly holds at most one
+			// queue.
+			ic.inflight, ic.frames = ic.frames, 0
+			ic.mu.Unlock()
 			n := 0
 			iov = iov[:0]
 			for _, o := range batch {
@@ -465,12 +600,15 @@ func (ic *ipcConn) writer() {
 			}
 			// One writev for the whole batch (WriteTo consumes iov).
 			bufs := net.Buffers(iov)
-			if _, err := bufs.WriteTo(ic.c.NetConn()); err != nil {
+			_, err := bufs.WriteTo(ic.c.NetConn())
+			ic.mu.Lock()
+			ic.writing = false
+			ic.inflight = 0
+			if err != nil {
+				ic.mu.Unlock()
 				ic.closeWith("")
 				return
 			}
-			ic.mu.Lock()
-			ic.inflight = 0
 			ic.qBytes -= n
 			for _, o := range batch {
 				if o.owned && cap(o.b) <= ownedKeep && len(ic.spare) < spareMax {
@@ -479,8 +617,14 @@ func (ic *ipcConn) writer() {
 			}
 			ic.mu.Unlock()
 			clear(batch)
+			if closed {
+				break
+			}
 		}
-		if closed {
+		ic.mu.Lock()
+		closed, reason, busy := ic.closed, ic.reason, ic.writing
+		ic.mu.Unlock()
+		if closed && !busy {
 			if reason != "" {
 				ic.c.SetWriteDeadline(time.Now().Add(byeTimeout))
 				ic.c.Write(ipc.ServerMsg{Kind: ipc.KindBye, Bye: reason})

@@ -10,7 +10,9 @@
 //	cpgbench --recv [--recv-time D]
 //
 // Throughput: for each size, send as fast as the ring takes messages for
-// --duration, then wait until every message sent came back. own msgs/s is
+// --duration, then wait until every message sent came back. One goroutine
+// keeps --inflight requests unanswered with the client's SendAsync (with
+// --sync: --inflight goroutines, each waiting for its TrySend's answer). own msgs/s is
 // the own messages delivered back divided by the time from the phase start
 // to the last own delivery; MB/s counts 10^6 bytes of payload; sizes
 // include a 32-byte header. all msgs/s counts every sender's messages of
@@ -75,6 +77,7 @@ type options struct {
 	startAt      time.Time
 	gap          time.Duration
 	inflight     int
+	syncSends    bool
 	drainTimeout time.Duration
 	socket       string
 	json         bool
@@ -100,6 +103,7 @@ type report struct {
 	Members    int          `json:"members"` // group members when the run started
 	DurationS  float64      `json:"duration_s,omitempty"`
 	Inflight   int          `json:"inflight,omitempty"`
+	Sends      string       `json:"sends,omitempty"` // throughput: "pipelined" (SendAsync) or "sync" (TrySend per goroutine)
 	Count      int          `json:"count,omitempty"`
 	Throughput []tputResult `json:"throughput,omitempty"`
 	Latency    []latResult  `json:"latency,omitempty"`
@@ -128,7 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.waitTimeout, "wait-timeout", 60*time.Second, "how long to wait for --wait-members")
 	startAt := fs.String("start-at", "", "throughput: start phase k at UNIXTIME + k*(duration+gap) (seconds, may be fractional, or \"now+5s\"), to run several senders together")
 	fs.DurationVar(&o.gap, "gap", 3*time.Second, "throughput with --start-at: pause between phases")
-	fs.IntVar(&o.inflight, "inflight", 64, "throughput: concurrent sends in flight (each send waits for the daemon's answer; small messages need many)")
+	fs.IntVar(&o.inflight, "inflight", 64, "throughput: sends in flight (requests not yet answered by the daemon)")
+	fs.BoolVar(&o.syncSends, "sync", false, "throughput: one goroutine per send in flight, each waiting for the daemon's answer (TrySend), instead of one goroutine pipelining them (SendAsync)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput: how long to wait for own messages to come back after the window")
 	fs.StringVar(&o.socket, "socket", "", "totemd socket (default $TOTEMD_SOCKET or /run/totemd/totemd.sock)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of a table")
@@ -285,6 +290,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rep.Latency, runErr = b.runLatency(ctx)
 	default:
 		rep.Mode, rep.DurationS, rep.Inflight = "throughput", o.duration.Seconds(), o.inflight
+		rep.Sends = "pipelined"
+		if o.syncSends {
+			rep.Sends = "sync"
+		}
 		rep.Throughput, runErr = b.runThroughput(ctx)
 	}
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -358,7 +367,7 @@ func codeOf(err error) int {
 func writeTable(w io.Writer, rep report) {
 	switch rep.Mode {
 	case "throughput":
-		fmt.Fprintf(w, "throughput: node %d, %d member(s), %s, %.1fs per size, %d in flight\n", rep.NodeID, rep.Members, rep.Guarantee, rep.DurationS, rep.Inflight)
+		fmt.Fprintf(w, "throughput: node %d, %d member(s), %s, %.1fs per size, %d in flight (%s)\n", rep.NodeID, rep.Members, rep.Guarantee, rep.DurationS, rep.Inflight, rep.Sends)
 		fmt.Fprintf(w, "%8s %10s %10s %8s %12s %10s %12s %10s %10s %s\n",
 			"size B", "sent", "delivered", "secs", "own msgs/s", "own MB/s", "all msgs/s", "all MB/s", "try-again", "faults")
 		for _, r := range rep.Throughput {

@@ -81,7 +81,16 @@ func (b *bench) phase(ctx context.Context, index uint32, size int) (tputResult, 
 	var nextSeq, sent, tryAgain atomic.Uint64
 	var wg sync.WaitGroup
 	errc := make(chan error, b.opts.inflight)
-	for w := 0; w < b.opts.inflight; w++ {
+	if !b.opts.syncSends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.pipelined(ctx, p, index, size, &nextSeq, &sent, &tryAgain); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	for w := 0; w < b.opts.inflight && b.opts.syncSends; w++ {
 		wg.Add(1)
 		go func(worker uint32) {
 			defer wg.Done()
@@ -188,6 +197,116 @@ func (b *bench) phase(ctx context.Context, index uint32, size int) (tputResult, 
 	res.AllMsgsS = float64(p.allMsgs) / window
 	res.AllMBs = float64(p.allBytes) / window / 1e6
 	return res, nil
+}
+
+// pipelined sends from one goroutine with SendAsync, keeping up to
+// opts.inflight requests unanswered. Slot w is worker w of the header: it
+// has at most one message in flight, and sends a message refused with
+// try-again again (after one of our messages came back, or a millisecond)
+// before its next one, so that each worker's messages stay in order.
+func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size int, nextSeq, sent, tryAgain *atomic.Uint64) error {
+	type result struct {
+		slot int
+		err  error
+	}
+	n := b.opts.inflight
+	// At most one result per slot is ever waiting: done never blocks.
+	results := make(chan result, n)
+	bufs := make([][]byte, n)
+	hds := make([]header, n)
+	dones := make([]func(error), n)
+	ready := make([]int, 0, n) // slots to send now
+	var retry []int            // slots refused, waiting to send again
+	open := func() bool { return time.Now().Before(p.windowEnd) }
+	next := func(s int) {
+		hds[s].Seq = nextSeq.Add(1) - 1
+		hds[s].put(bufs[s])
+		ready = append(ready, s)
+	}
+	for s := range n {
+		bufs[s] = fill(size)
+		hds[s] = header{Kind: kindThroughput, Phase: index, Worker: uint32(s), Run: b.run}
+		dones[s] = func(err error) { results <- result{s, err} }
+		next(s)
+	}
+	outstanding := 0
+	handle := func(r result) error {
+		outstanding--
+		switch {
+		case r.err == nil:
+			sent.Add(1)
+			b.recv.mu.Lock()
+			p.accepted.add(hds[r.slot].Seq)
+			b.recv.mu.Unlock()
+			if open() {
+				next(r.slot)
+			}
+		case errors.Is(r.err, client.ErrTryAgain):
+			tryAgain.Add(1)
+			retry = append(retry, r.slot)
+		default:
+			return r.err
+		}
+		return nil
+	}
+	requeue := func() {
+		// After the window a refused seq is abandoned: never accepted,
+		// not expected back.
+		if open() {
+			ready = append(ready, retry...)
+		}
+		retry = retry[:0]
+	}
+	var retryC <-chan time.Time
+	for {
+		for _, s := range ready {
+			err := b.h.SendAsync(ctx, b.opts.group, bufs[s], b.opts.guarantee, dones[s])
+			switch {
+			case err == nil:
+				outstanding++
+			case errors.Is(err, client.ErrTryAgain):
+				tryAgain.Add(1)
+				retry = append(retry, s)
+			default:
+				return err
+			}
+		}
+		ready = ready[:0]
+		if outstanding == 0 && (len(retry) == 0 || !open()) {
+			return nil
+		}
+		if len(retry) > 0 && retryC == nil {
+			retryC = time.After(time.Millisecond)
+		}
+		select {
+		case r := <-results:
+			if err := handle(r); err != nil {
+				return err
+			}
+			for more := true; more; {
+				select {
+				case r := <-results:
+					if err := handle(r); err != nil {
+						return err
+					}
+				default:
+					more = false
+				}
+			}
+		case <-retryC:
+			retryC = nil
+			requeue()
+		case <-b.recv.kick:
+			if len(retry) > 0 {
+				retryC = nil
+				requeue()
+			}
+		case <-b.h.Done():
+			return b.h.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
