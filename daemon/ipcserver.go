@@ -244,11 +244,11 @@ type ipcConn struct {
 	raw syscall.RawConn
 	iov [][]byte // the loop's writev vector
 	// dirty: on the server's dirty list (the loop's).
-	dirty bool
-	closed   bool
-	reason   string
-	wake     chan struct{}
-	done     chan struct{}
+	dirty  bool
+	closed bool
+	reason string
+	wake   chan struct{}
+	done   chan struct{}
 }
 
 // outBuf is one buffer for the writer.
