@@ -12,9 +12,18 @@
 //
 // The layer decodes the clear header only; Open authenticates and decrypts
 // the body with the cluster key.
+//
+// A capture on the sending host (or on a veth pair) sees the datagrams of
+// a UDP segmentation offload send before they are cut: one UDP packet
+// whose payload is several rrp datagrams back to back (rrp sends
+// consecutive same-size datagrams to one address that way). The layer
+// then decodes the first datagram and lists them all in Datagrams; the
+// capture must keep whole packets (a snap length of 64 KiB), or the
+// datagrams cut off are missing.
 package rrplayer
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/google/gopacket"
@@ -50,6 +59,10 @@ type RRP struct {
 	// Datagram is the whole datagram (header included), as needed to
 	// authenticate it.
 	Datagram []byte
+	// Datagrams holds every datagram of a coalesced packet (see the
+	// package comment), Datagram first; nil for a packet that carries
+	// one datagram.
+	Datagrams [][]byte
 }
 
 // LayerType implements gopacket.Layer.
@@ -74,9 +87,57 @@ func (r *RRP) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 		r.Nonce = data[rrp.HeaderSize : rrp.HeaderSize+rrp.NonceSize]
 		n += rrp.NonceSize
 	}
+	r.Datagrams = Split(data)
+	if len(r.Datagrams) > 1 {
+		data = r.Datagrams[0]
+	} else {
+		r.Datagrams = nil
+	}
 	r.BaseLayer = layers.BaseLayer{Contents: data[:n], Payload: data[n:]}
 	r.Datagram = data
 	return nil
+}
+
+// Split cuts a UDP payload that starts with an rrp datagram into the
+// datagrams it carries: one, or several of one size (the last may be
+// shorter) when a segmentation offload send was captured before it was
+// cut. The segment size is found as the first offset where a header of
+// the same sender and incarnation starts and repeats at every multiple;
+// a payload where none does is one datagram.
+func Split(data []byte) [][]byte {
+	var h rrp.Header
+	if rrp.DecodeHeader(data, &h) != nil {
+		return [][]byte{data}
+	}
+	same := func(p []byte) bool {
+		return len(p) >= rrp.HeaderSize && bytes.Equal(p[:3], data[:3]) &&
+			bytes.Equal(p[8:12], data[8:12]) && bytes.Equal(p[16:24], data[16:24]) &&
+			rrp.DecodeHeader(p, new(rrp.Header)) == nil
+	}
+	for seg := rrp.HeaderSize; seg+rrp.HeaderSize <= len(data); seg++ {
+		i := bytes.Index(data[seg:], data[:3])
+		if i < 0 {
+			break
+		}
+		seg += i
+		ok := true
+		for off := seg; off < len(data); off += seg {
+			if !same(data[off:]) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		var out [][]byte
+		for off := 0; off < len(data); off += seg {
+			end := min(off+seg, len(data))
+			out = append(out, data[off:end:end])
+		}
+		return out
+	}
+	return [][]byte{data}
 }
 
 // Open authenticates and decrypts the datagram with whichever of keys

@@ -88,10 +88,74 @@ func FuzzDecodeFromBytes(f *testing.F) {
 		if err := l.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
 			return
 		}
-		if len(l.LayerContents())+len(l.LayerPayload()) != len(data) {
+		if len(l.LayerContents())+len(l.LayerPayload()) != len(l.Datagram) {
 			t.Fatal("contents and payload do not cover the datagram")
+		}
+		if l.Datagrams != nil {
+			n := 0
+			for _, d := range l.Datagrams {
+				n += len(d)
+			}
+			if n != len(data) || &l.Datagrams[0][0] != &l.Datagram[0] {
+				t.Fatalf("datagrams cover %d of %d bytes", n, len(data))
+			}
+		} else if len(l.Datagram) != len(data) {
+			t.Fatal("one datagram, not the whole payload")
 		}
 		_ = l.String()
 		l.Open(key)
 	})
+}
+
+// TestCoalescedPacket: a packet captured before segmentation offload cut
+// it (several datagrams of one size back to back, the last shorter)
+// decodes as its datagrams, each of which opens.
+func TestCoalescedPacket(t *testing.T) {
+	key := bytes.Repeat([]byte{3}, rrp.KeySize)
+	for _, k := range []struct {
+		name string
+		key  []byte
+	}{{"sealed", key}, {"clear", nil}} {
+		t.Run(k.name, func(t *testing.T) {
+			var payload []byte
+			var bodies []string
+			for i := 0; i < 5; i++ {
+				body := bytes.Repeat([]byte{byte('a' + i)}, 700)
+				if i == 4 {
+					body = body[:123]
+				}
+				// The bodies hold the header's first bytes: Split must
+				// not cut there.
+				copy(body[100:], "TR\x01\x01")
+				h := rrp.Header{Type: rrp.TypeFrame, From: 3, To: 0, Incarnation: 99, Seq: uint64(10 + i)}
+				d, err := rrp.AppendPacket(nil, h, body, k.key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				payload = append(payload, d...)
+				bodies = append(bodies, string(body))
+			}
+			pkt := gopacket.NewPacket(udpPacket(t, rrp.DefaultPort, rrp.DefaultPort, payload), layers.LinkTypeEthernet, gopacket.Default)
+			l, ok := pkt.Layer(LayerTypeRRP).(*RRP)
+			if !ok {
+				t.Fatalf("no rrp layer in %v", pkt)
+			}
+			if len(l.Datagrams) != 5 || l.Seq != 10 {
+				t.Fatalf("%d datagrams, first seq %d", len(l.Datagrams), l.Seq)
+			}
+			for i, d := range l.Datagrams {
+				_, body, err := rrp.OpenPacket(d, key)
+				if err != nil || string(body) != bodies[i] {
+					t.Fatalf("datagram %d: %v", i, err)
+				}
+			}
+			if body, err := l.Open(key); err != nil || string(body) != bodies[0] {
+				t.Fatalf("Open of the first datagram: %v", err)
+			}
+			// One datagram stays one.
+			if got := Split(l.Datagrams[4]); len(got) != 1 {
+				t.Fatalf("a single datagram split in %d", len(got))
+			}
+		})
+	}
 }
