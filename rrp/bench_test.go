@@ -1,6 +1,7 @@
 package rrp
 
 import (
+	"fmt"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -246,5 +247,121 @@ func BenchmarkSendRound(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkPingPong measures the round trip of a small frame between two
+// transports on loopback (one token hop there and back): the latency the
+// transport adds to every token pass, system calls and goroutine
+// hand-offs included.
+func BenchmarkPingPong(b *testing.B) {
+	for _, mode := range benchModes[:2] {
+		b.Run(mode.name, func(b *testing.B) {
+			ts := startAll(b, benchConfigs(b, mode.insecure, false))
+			go func() {
+				for bt := range ts[1].Recv() {
+					for range bt {
+						ts[1].Send(1, make([]byte, 80))
+					}
+				}
+			}()
+			ping := make([]byte, 80)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := ts[0].Send(2, ping); err != nil {
+					b.Fatal(err)
+				}
+				<-ts[0].Recv()
+			}
+		})
+	}
+}
+
+// runRing passes a token around ts (node 1, 2, ... and back) b.N times.
+// On each visit node 1 first broadcasts perVisit full-size frames, as the
+// engine does with max_messages frames of a large message; the others
+// only pass the token on. It reports rotations per second and the data
+// rate: the transport's ceiling for one sender at that per-visit limit.
+func runRing(b *testing.B, ts []*Transport, perVisit int) {
+	n := len(ts)
+	token := func(to int) Frame { return Frame{To: NodeID(to), Data: []byte("token")} }
+	visit := make([]Frame, 0, perVisit+1)
+	for i := 0; i < perVisit; i++ {
+		visit = append(visit, Frame{Data: make([]byte, ts[0].MaxFrame())})
+	}
+	visit = append(visit, token(2))
+	done := make(chan struct{})
+	for i := 1; i < n; i++ {
+		go func(i int) {
+			next := (i+1)%n + 1
+			for bt := range ts[i].Recv() {
+				for _, r := range bt {
+					if string(r.Frame) == "token" {
+						ts[i].SendBatch([]Frame{token(next)})
+					}
+				}
+			}
+		}(i)
+	}
+	b.SetBytes(int64(perVisit * ts[0].MaxFrame()))
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		defer close(done)
+		for rot := 0; rot < b.N; {
+			if err := ts[0].SendBatch(visit); err != nil {
+				b.Error(err)
+				return
+			}
+			// Wait for the token to come back; a lost token (the
+			// receivers' buffers overflowed) is reissued.
+			timeout := time.After(500 * time.Millisecond)
+		wait:
+			for {
+				select {
+				case bt := <-ts[0].Recv():
+					for _, r := range bt {
+						if string(r.Frame) == "token" {
+							rot++
+							break wait
+						}
+					}
+				case <-timeout:
+					var st []string
+					for _, tr := range ts {
+						l := tr.Links()[0]
+						st = append(st, fmt.Sprintf("gso=%v sent=%d recv=%d senderr=%d drops=%d", l.GSO, l.FramesSent, l.FramesReceived, l.SendErrors, l.Dropped.Total()))
+					}
+					b.Logf("token lost; reissued (rotation %d): %v", rot, st)
+					break wait
+				}
+			}
+		}
+	}()
+	<-done
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rotations/s")
+	for i, tr := range ts {
+		if d := tr.Stats().Total.Dropped; d.Total() > 0 {
+			b.Logf("node %d dropped %+v", i+1, d)
+		}
+	}
+}
+
+// BenchmarkRing is runRing on 3 loopback transports, 17 (Corosync's
+// max_messages) and 50 frames per visit, offload on and off.
+func BenchmarkRing(b *testing.B) {
+	for _, perVisit := range []int{17, 50} {
+		for _, mode := range benchModes {
+			b.Run(fmt.Sprintf("%d/%s", perVisit, mode.name), func(b *testing.B) {
+				cfgs := loopbackConfigs(b, "127.0.0.1", 3, 1)
+				for i := range cfgs {
+					if mode.insecure {
+						cfgs[i].Key, cfgs[i].Insecure = nil, true
+					}
+					cfgs[i].NoOffload = mode.noOffload
+				}
+				runRing(b, startAll(b, cfgs), perVisit)
+			})
+		}
 	}
 }
