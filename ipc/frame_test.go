@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"reflect"
 	"testing"
 
@@ -92,4 +93,98 @@ func TestCodecRoundTrip(t *testing.T) {
 	if err := Decode(short, &back); err == nil {
 		t.Fatal("short request decoded")
 	}
+}
+
+// TestReadFrames: one call returns the first frame and every further one
+// received in full, in order; a partial frame waits for the next call;
+// bad lengths are reported when they come first.
+func TestReadFrames(t *testing.T) {
+	var stream []byte
+	var want [][]byte
+	for i := range 50 {
+		body := bytes.Repeat([]byte{byte(i)}, 1+i*37)
+		stream = binary.BigEndian.AppendUint32(stream, uint32(len(body)))
+		stream = append(stream, body...)
+		want = append(want, body)
+	}
+	// Half a frame at the end.
+	stream = binary.BigEndian.AppendUint32(stream, 100)
+	stream = append(stream, 1, 2, 3)
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() {
+		a.Write(stream)
+		a.Write(bytes.Repeat([]byte{9}, 97))
+		a.Write([]byte{0, 0, 0, 0})
+		a.Close()
+	}()
+	c := NewConn(b, 1<<20)
+	var got [][]byte
+	for len(got) < len(want) {
+		fs, err := c.ReadFrames(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fs...)
+	}
+	if !reflect.DeepEqual(got[:len(want)], want) {
+		t.Fatal("frames differ")
+	}
+	rest := got[len(want):]
+	if len(rest) == 0 {
+		fs, err := c.ReadFrames(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest = fs
+	}
+	if len(rest) != 1 || len(rest[0]) != 100 || rest[0][0] != 1 || rest[0][99] != 9 {
+		t.Fatalf("the frame completed later: %d frames", len(rest))
+	}
+	if _, err := c.ReadFrames(nil); !errors.Is(err, ErrEmptyFrame) {
+		t.Fatalf("empty frame: %v", err)
+	}
+	d, e := net.Pipe()
+	go func() {
+		d.Write(binary.BigEndian.AppendUint32(nil, 5000))
+		d.Close()
+	}()
+	var tb *FrameTooBigError
+	if _, err := NewConn(e, 4096).ReadFrames(nil); !errors.As(err, &tb) || tb.Size != 5000 {
+		t.Fatalf("too big: %v", err)
+	}
+}
+
+// TestReadFrameShared: frames that fit in the read buffer come without a
+// copy, larger ones whole; the stream stays in step.
+func TestReadFrameShared(t *testing.T) {
+	sizes := []int{10, 70000, 3, 65532, 65533, 1}
+	var stream []byte
+	for i, n := range sizes {
+		stream = binary.BigEndian.AppendUint32(stream, uint32(n))
+		stream = append(stream, bytes.Repeat([]byte{byte(i + 1)}, n)...)
+	}
+	c := NewConn(pipeWith(stream), 1<<20)
+	for i, n := range sizes {
+		p, err := c.ReadFrameShared()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) != n || p[0] != byte(i+1) || p[n-1] != byte(i+1) {
+			t.Fatalf("frame %d: %d bytes", i, len(p))
+		}
+	}
+	if _, err := c.ReadFrameShared(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v", err)
+	}
+}
+
+// pipeWith returns a connection that yields data, then EOF.
+func pipeWith(data []byte) net.Conn {
+	a, b := net.Pipe()
+	go func() {
+		a.Write(data)
+		a.Close()
+	}()
+	return b
 }

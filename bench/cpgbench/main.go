@@ -44,6 +44,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,6 +83,7 @@ type options struct {
 	socket       string
 	json         bool
 	quiet        bool
+	cpuProfile   string
 }
 
 // bench is one run.
@@ -138,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.socket, "socket", "", "totemd socket (default $TOTEMD_SOCKET or /run/totemd/totemd.sock)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON document instead of a table")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines on stderr")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of cpgbench (the client side) to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: cpgbench [flags]            throughput per message size
        cpgbench --latency [flags]  self-delivery latency per message size
@@ -233,6 +236,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "cpgbench: --cpuprofile: %v\n", err)
+			return exitError
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 
 	errf, _ := stderr.(*os.File)
 	if errf == nil {
