@@ -12,6 +12,8 @@
 //	err = h.Join(ctx, "locks")                        // join a group (ErrExists if already joined)
 //	err = h.Send(ctx, "locks", data, client.Agreed)   // multicast; blocks while the ring is busy
 //	err = h.TrySend(ctx, "locks", data, client.Safe)  // or returns ErrTryAgain at once
+//	err = h.SendAsync(ctx, "locks", data, client.Agreed, func(err error) { ... })
+//	                                                 // pipelined: returns at once, done gets TrySend's result
 //	for ev := range h.Events() {                      // closed when the connection ends; then h.Err()
 //		switch ev := ev.(type) {
 //		case *client.Message:    // ev.Group, ev.NodeID, ev.PID, ev.Guarantee, ev.Data
@@ -41,6 +43,16 @@
 // sender that outruns the ring blocks; TrySend returns ErrTryAgain instead.
 // Messages larger than MaxMessageSize (at least 1 MiB) are refused with a
 // *TooBigError that names the limit.
+//
+// Throughput: Send and TrySend wait for the daemon's answer, so one
+// goroutine sends one message per round trip. SendAsync does not wait: a
+// single goroutine can keep many requests in flight, and requests queued
+// while earlier ones are unanswered go out together in one write. Its
+// done callback reports each message's fate in call order (nil, or an
+// error matching ErrTryAgain: resend it to keep your own order, as the
+// daemon may accept a later message meanwhile). Bound what you keep in
+// flight (say 64 messages); done runs on the handle's reader goroutine and
+// must not block.
 //
 // Events must be read: deliveries wait in the handle (up to
 // Options.MaxPendingEvents) and, beyond that, the handle closes with

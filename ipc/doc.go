@@ -14,4 +14,13 @@
 // handshake and names itself and its limits in Welcome: the largest message
 // payload it accepts, and the node ID. A frame larger than the daemon's limit
 // ends the connection with a Bye that names the limit.
+//
+// Encode and Decode use the msgpack library. The data path uses
+// AppendRequestFrame, AppendReplyFrame, AppendEventFrame, DecodeRequest
+// and DecodeServerMsg instead: hand-written codecs that write exactly what
+// the library would and read what it writes without reflection or extra
+// copies, and leave any shape they do not expect to the library. Both
+// sides may mix them freely; the protocol is the same (Version 1). A
+// client may write requests without waiting for replies: the daemon reads
+// every request already received in one go and answers them in order.
 package ipc
