@@ -3,6 +3,7 @@ package sim
 import (
 	"hash/fnv"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,62 @@ func TestBrokenEngineIsCaught(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// orderEngine records, per node, the order of the calls of each event the
+// simulator handles (it ends each with Ready): whether a frame or proposal
+// was handed over after the tick or before it.
+type orderEngine struct {
+	Engine
+	calls     string // since the last Ready: "t" tick, "i" frame or proposal
+	tickFirst int    // events "ti…"
+	stepFirst int    // events "i…t"
+}
+
+func (e *orderEngine) Tick(now time.Duration) { e.calls += "t"; e.Engine.Tick(now) }
+
+func (e *orderEngine) Step(frame []byte) error { e.calls += "i"; return e.Engine.Step(frame) }
+
+func (e *orderEngine) Propose(p []byte, g totem.Guarantee) error {
+	e.calls += "i"
+	return e.Engine.Propose(p, g)
+}
+
+func (e *orderEngine) Ready() totem.Ready {
+	switch c := e.calls; {
+	case strings.HasPrefix(c, "ti") && !strings.HasSuffix(c, "t"):
+		e.tickFirst++
+	case strings.HasPrefix(c, "i") && strings.HasSuffix(c, "t"):
+		e.stepFirst++
+	}
+	e.calls = ""
+	return e.Engine.Ready()
+}
+
+// Nodes with even IDs get frames and proposals before the tick, as in
+// totemd; odd ones after; with TickFirst every node gets them after.
+func TestStepFirstOrder(t *testing.T) {
+	for _, tickFirst := range []bool{false, true} {
+		engines := map[totem.NodeID]*orderEngine{}
+		factory := func(cfg totem.Config) (Engine, error) {
+			eng, err := TotemEngine(cfg)
+			e := &orderEngine{Engine: eng}
+			engines[cfg.NodeID] = e
+			return e, err
+		}
+		r := Run(Options{Seed: 3, Nodes: 4, NoFaults: true, Chaos: 300 * time.Millisecond, Engine: factory, TickFirst: tickFirst})
+		for _, v := range r.Violations {
+			t.Errorf("tick first %v: %v", tickFirst, v)
+		}
+		if len(engines) != 4 {
+			t.Fatalf("%d engines built, want 4", len(engines))
+		}
+		for id, e := range engines {
+			wantStepFirst := id%2 == 0 && !tickFirst
+			if wantStepFirst && (e.tickFirst != 0 || e.stepFirst == 0) || !wantStepFirst && (e.stepFirst != 0 || e.tickFirst == 0) {
+				t.Errorf("tick first %v: node %d had %d events ticked first and %d stepped first", tickFirst, id, e.tickFirst, e.stepFirst)
+			}
+		}
 	}
 }

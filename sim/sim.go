@@ -8,7 +8,11 @@
 //
 // Everything random is drawn from one PCG generator seeded from the seed,
 // and events at the same virtual time run in the order they were
-// scheduled, so one seed is one reproducible schedule:
+// scheduled, so one seed is one reproducible schedule. Nodes with even IDs
+// are driven as totemd drives its engine (a frame or proposal is handed
+// over before the tick, so the engine sees it with the time of its
+// previous tick), the others are ticked first (Options.TickFirst ticks
+// every node first):
 //
 //	res := sim.Run(sim.Options{Seed: 42})
 //	if res.Failed() {
@@ -95,6 +99,10 @@ type Options struct {
 	Engine EngineFactory
 	// NoFaults runs the load on a network that only delays packets.
 	NoFaults bool
+	// TickFirst ticks every engine before handing it a frame or a
+	// proposal. By default nodes with even IDs get the frame or proposal
+	// first and the tick after, as totemd does (see stepFirst).
+	TickFirst bool
 	// AnyFrameSize accepts frames over the engine's NetMTU (for stand-in
 	// engines that do not fragment); otherwise they are EngineErrors.
 	AnyFrameSize bool
