@@ -32,6 +32,13 @@ const latTimeout = 10 * time.Second
 func (b *bench) runLatency(ctx context.Context) ([]latResult, error) {
 	var out []latResult
 	var seq uint64
+	// One message is in flight at a time: the channel never fills.
+	sendErr := make(chan error, 1)
+	refused := func(err error) {
+		if err != nil {
+			sendErr <- err
+		}
+	}
 	for k, size := range b.opts.sizes {
 		buf := fill(size)
 		hd := header{Kind: kindLatency, Phase: uint32(k), Run: b.run}
@@ -48,36 +55,48 @@ func (b *bench) runLatency(ctx context.Context) ([]latResult, error) {
 			hd.put(buf)
 			b.recv.expectLatency(seq)
 			t0 := time.Now()
+			// SendAsync: only the delivery wakes us, or a refusal
+			// (done reports errors only).
+			t := time.NewTimer(latTimeout)
+		wait:
 			for {
-				err := b.h.TrySend(ctx, b.opts.group, buf, b.opts.guarantee)
-				if err == nil {
-					break
-				}
-				if !errors.Is(err, client.ErrTryAgain) {
+				if err := b.h.SendAsync(ctx, b.opts.group, buf, b.opts.guarantee, refused); err != nil && !errors.Is(err, client.ErrTryAgain) {
 					stop()
 					return out, fmt.Errorf("latency %d B: send: %w", size, err)
+				} else if err != nil {
+					retries++
+					if err := sleep(ctx, 100*time.Microsecond); err != nil {
+						stop()
+						return out, err
+					}
+					continue
 				}
-				retries++
-				if err := sleep(ctx, 100*time.Microsecond); err != nil {
+				select {
+				case t1 := <-b.recv.lat:
+					if i >= 0 {
+						samples = append(samples, t1.Sub(t0))
+					}
+					break wait
+				case err := <-sendErr:
+					if !errors.Is(err, client.ErrTryAgain) {
+						stop()
+						return out, fmt.Errorf("latency %d B: send: %w", size, err)
+					}
+					retries++
+					if err := sleep(ctx, 100*time.Microsecond); err != nil {
+						stop()
+						return out, err
+					}
+				case <-t.C:
 					stop()
-					return out, err
+					return out, fmt.Errorf("latency %d B: message %d did not come back within %v", size, seq, latTimeout)
+				case <-b.h.Done():
+					stop()
+					return out, fmt.Errorf("latency %d B: %w", size, b.h.Err())
+				case <-ctx.Done():
+					stop()
+					return out, ctx.Err()
 				}
-			}
-			t := time.NewTimer(latTimeout)
-			select {
-			case t1 := <-b.recv.lat:
-				if i >= 0 {
-					samples = append(samples, t1.Sub(t0))
-				}
-			case <-t.C:
-				stop()
-				return out, fmt.Errorf("latency %d B: message %d did not come back within %v", size, seq, latTimeout)
-			case <-b.h.Done():
-				stop()
-				return out, fmt.Errorf("latency %d B: %w", size, b.h.Err())
-			case <-ctx.Done():
-				stop()
-				return out, ctx.Err()
 			}
 			t.Stop()
 			done.Store(int64(i + warm + 1))
