@@ -38,6 +38,26 @@
 // IPv4 and IPv6 both work. Datagrams are read and written in batches
 // (recvmmsg/sendmmsg through golang.org/x/net's ipv4 and ipv6 PacketConn).
 //
+// # Offload
+//
+// Most of the cost of a large message is per datagram in the kernel. On
+// Linux the transport therefore uses UDP segmentation offload (GSO,
+// Linux 4.18): consecutive datagrams of one SendBatch to the same address
+// and of one size (the last may be shorter) go to the kernel as one
+// buffer, which the kernel or the NIC cuts into the same datagrams, and
+// UDP receive coalescing (GRO, Linux 5.0), which hands several datagrams
+// of one flow to one recvmmsg slot; readLoop cuts them apart. The wire
+// format does not change: every datagram is still sealed on its own, and
+// nodes with and without offload talk to each other. Per destination the
+// datagrams keep their order; a batch's destinations go one after the
+// other, in the order of each one's last datagram, so the token (last in
+// its batch) still leaves after the frames before it. If the kernel or
+// device refuses a segmented send (EIO, EINVAL...), the link turns GSO
+// off, logs it once and resends that batch datagram by datagram.
+// Config.NoOffload turns both off; LinkStatus says what a link uses. A
+// capture on the sending host (or on a veth) sees the uncut buffers:
+// package rrplayer splits them.
+//
 // # Wire format
 //
 // Every datagram starts with a fixed HeaderSize-byte clear header (see
