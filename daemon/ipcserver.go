@@ -26,8 +26,13 @@ const handshakeTimeout = 10 * time.Second
 const byeTimeout = 200 * time.Millisecond
 
 // ipcServer accepts clients on the Unix socket and runs one reader and one
-// writer goroutine per client. Requests go to the event loop through in;
-// the loop answers through each client's bounded queue.
+// writer goroutine per client. A reader hands the event loop, through in,
+// every request its client has sent so far in one input; the loop answers
+// through each client's bounded queue, encoding small frames into the
+// connection's own buffers, and after each round writes the queues itself
+// with one non-blocking writev per client (flushClients). The writer
+// takes over only what the socket did not accept, so a client that reads
+// slowly never blocks the loop.
 type ipcServer struct {
 	log      *slog.Logger
 	ln       *net.UnixListener
