@@ -230,9 +230,12 @@ func (h *Handle) end(err error) {
 func (h *Handle) reader() {
 	var bye string
 	var names ipc.StringCache
+	// Scratch for the decoder: answer and convertEvent copy what they keep.
+	var reply ipc.Reply
+	var event ipc.Event
 	for {
 		p, err := h.conn.ReadFrameShared()
-		var m ipc.ServerMsg
+		m := ipc.ServerMsg{Reply: &reply, Event: &event}
 		if err == nil {
 			err = ipc.DecodeServerMsg(p, &m, &names)
 		}
@@ -322,7 +325,8 @@ func (h *Handle) answer(rep *ipc.Reply) {
 	case p.done != nil:
 		p.done(replyError(p.op, rep))
 	default:
-		p.ch <- rep
+		r := *rep // rep is the reader's scratch
+		p.ch <- &r
 	}
 }
 

@@ -531,7 +531,10 @@ func decodeRequestFast(p []byte, r *Request, names *StringCache) bool {
 }
 
 // DecodeServerMsg decodes a frame payload from the daemon into m. An
-// event's Data aliases p; group names come from names when not nil.
+// event's Data aliases p; group names come from names when not nil. A
+// Reply or Event that m points to on entry is reused for the frame's reply
+// or event (overwritten), so that a reader can decode without allocating
+// them.
 func DecodeServerMsg(p []byte, m *ServerMsg, names *StringCache) error {
 	if decodeServerFast(p, m, names) {
 		return nil
@@ -548,6 +551,7 @@ func decodeServerFast(p []byte, m *ServerMsg, names *StringCache) bool {
 	if !ok {
 		return false
 	}
+	reply, event := m.Reply, m.Event
 	*m = ServerMsg{}
 	for range n {
 		key, ok := c.str()
@@ -565,7 +569,11 @@ func decodeServerFast(p []byte, m *ServerMsg, names *StringCache) bool {
 			if c.nil() {
 				continue
 			}
-			m.Reply = new(Reply)
+			if reply == nil {
+				reply = new(Reply)
+			}
+			*reply = Reply{}
+			m.Reply = reply
 			if !c.reply(m.Reply) {
 				return false
 			}
@@ -573,7 +581,10 @@ func decodeServerFast(p []byte, m *ServerMsg, names *StringCache) bool {
 			if c.nil() {
 				continue
 			}
-			m.Event = new(Event)
+			if event == nil {
+				event = new(Event)
+			}
+			m.Event = event
 			if !c.event(m.Event, names) {
 				return false
 			}

@@ -105,6 +105,26 @@ func TestFastServerCodec(t *testing.T) {
 	}
 }
 
+// TestDecodeServerMsgReuse: decoding into a reply and an event given by
+// the caller, frame after frame, gives what fresh values give.
+func TestDecodeServerMsgReuse(t *testing.T) {
+	var reply Reply
+	var event Event
+	var names StringCache
+	for round := range 2 {
+		for _, want := range sampleServerMsgs() {
+			f, _ := AppendServerFrame(nil, &want)
+			m := ServerMsg{Reply: &reply, Event: &event}
+			if err := DecodeServerMsg(f[HeaderSize:], &m, &names); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(m, want) {
+				t.Fatalf("round %d: got %+v %+v %+v, want %+v %+v %+v", round, m, m.Reply, m.Event, want, want.Reply, want.Event)
+			}
+		}
+	}
+}
+
 // TestFastDecodeTruncated: every prefix of a valid frame is refused with
 // an error, never a panic or a wrong message.
 func TestFastDecodeTruncated(t *testing.T) {
