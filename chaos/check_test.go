@@ -451,3 +451,31 @@ func TestViewsToldApartByRing(t *testing.T) {
 		}
 	}
 }
+
+// b's #1 is ordered in a ring that breaks up before anyone installs a view
+// for it: a and c are on different sides afterwards, and each delivers it
+// in its own transitional view, with different parents. Extended virtual
+// synchrony allows that; delivering it in a regular view other than the
+// transitional view's parent is still a violation.
+func TestDifferentTransitionalViews(t *testing.T) {
+	build := func(cRegular bool) map[string][]Record {
+		abc := ms(pa, pb, pc)
+		cView := trans(ms(pc), nodedown(pa, pb))
+		if cRegular {
+			cView = conf(ms(pc), nil, nodedown(pa, pb))
+		}
+		return map[string][]Record{
+			"a": {conf(ms(pa), ms(pa), nil), conf(ms(pa, pb), ms(pb), nil), conf(abc, ms(pc), nil),
+				conf(ms(pa, pb), nil, nodedown(pc)), trans(ms(pa), nodedown(pb)), deliver(pb, 1, "agreed"),
+				{Type: TypeEnd, Reason: EndStop}},
+			"b": {conf(ms(pa, pb), ms(pb), nil), conf(abc, ms(pc), nil), conf(ms(pa, pb), nil, nodedown(pc)), sent(1)},
+			"c": {conf(abc, ms(pc), nil), cView, deliver(pb, 1, "agreed"), {Type: TypeEnd, Reason: EndStop}},
+		}
+	}
+	if r := run(t, build(false)); r.Counts[KindViews] != 0 {
+		t.Fatalf("delivered in two transitional views: %v", r.Violations)
+	}
+	if r := run(t, build(true)); r.Counts[KindViews] == 0 {
+		t.Fatalf("c delivered b's #1 in a regular view [c] that a never had; violations %v", r.Violations)
+	}
+}

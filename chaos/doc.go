@@ -44,7 +44,9 @@
 // it, by every member that installed a next view); views agree (a listed
 // member that survived installed the view, views follow from joined and
 // left, a message is delivered in the same view by all, a transitional
-// view and its parent counting as one); and no loss: a message its sender
+// view and its parent counting as one, and two transitional views not
+// compared: the old ring's last messages may be delivered in different
+// transitional configurations on different sides of a partition); and no loss: a message its sender
 // got back reached every member that stayed in every view with the sender
 // until both ended cleanly. With Options.ExpectClean, a run in which fewer
 // processes ended cleanly, or nothing was delivered, fails too (liveness),
