@@ -102,11 +102,11 @@ func runFake(t *testing.T, args ...string) report {
 // while the daemon refuses some with try-again.
 func TestThroughputAgainstFake(t *testing.T) {
 	sock := fakeDaemon(t, 7)
-	for _, mode := range [][]string{nil, {"--sync"}} {
+	for _, mode := range [][]string{nil, {"--ahead", "8"}, {"--sync"}} {
 		args := append([]string{"--socket", sock, "--sizes", "64,2000", "--duration", "300ms", "--inflight", "16", "--json", "-q"}, mode...)
 		rep := runFake(t, args...)
 		want := "pipelined"
-		if len(mode) > 0 {
+		if len(mode) == 1 {
 			want = "sync"
 		}
 		if rep.Sends != want || len(rep.Throughput) != 2 {

@@ -79,6 +79,7 @@ type options struct {
 	gap          time.Duration
 	inflight     int
 	syncSends    bool
+	ahead        int
 	drainTimeout time.Duration
 	socket       string
 	json         bool
@@ -135,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	startAt := fs.String("start-at", "", "throughput: start phase k at UNIXTIME + k*(duration+gap) (seconds, may be fractional, or \"now+5s\"), to run several senders together")
 	fs.DurationVar(&o.gap, "gap", 3*time.Second, "throughput with --start-at: pause between phases")
 	fs.IntVar(&o.inflight, "inflight", 64, "throughput: sends in flight (requests not yet answered by the daemon)")
+	fs.IntVar(&o.ahead, "ahead", 0, "throughput, pipelined: start no new message while this many sent ones have not come back (0: no such window; only --inflight and try-again limit the sender)")
 	fs.BoolVar(&o.syncSends, "sync", false, "throughput: one goroutine per send in flight, each waiting for the daemon's answer (TrySend), instead of one goroutine pipelining them (SendAsync)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "throughput: how long to wait for own messages to come back after the window")
 	fs.StringVar(&o.socket, "socket", "", "totemd socket (default $TOTEMD_SOCKET or /run/totemd/totemd.sock)")

@@ -204,6 +204,9 @@ func (b *bench) phase(ctx context.Context, index uint32, size int) (tputResult, 
 // has at most one message in flight, and sends a message refused with
 // try-again again (after one of our messages came back, or a millisecond)
 // before its next one, so that each worker's messages stay in order.
+// With opts.ahead > 0, no new message is started while that many sent
+// ones have not come back yet (a window on deliveries: the daemon's queue
+// is refilled as the ring empties it, with fewer refusals).
 func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size int, nextSeq, sent, tryAgain *atomic.Uint64) error {
 	type result struct {
 		slot int
@@ -217,19 +220,42 @@ func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size 
 	dones := make([]func(error), n)
 	ready := make([]int, 0, n) // slots to send now
 	var retry []int            // slots refused, waiting to send again
+	var idle []int             // slots held back by the delivery window
+	outstanding := 0           // requests not answered yet
 	open := func() bool { return time.Now().Before(p.windowEnd) }
-	next := func(s int) {
+	// full reports whether the delivery window is full: messages sent or
+	// being sent that have not come back.
+	full := func() bool {
+		if b.opts.ahead <= 0 {
+			return false
+		}
+		b.recv.mu.Lock()
+		back := p.delivered
+		b.recv.mu.Unlock()
+		return sent.Load()+uint64(outstanding+len(ready)+len(retry)) >= back+uint64(b.opts.ahead)
+	}
+	start := func(s int) {
+		if full() {
+			idle = append(idle, s)
+			return
+		}
 		hds[s].Seq = nextSeq.Add(1) - 1
 		hds[s].put(bufs[s])
 		ready = append(ready, s)
+	}
+	release := func() {
+		for len(idle) > 0 && open() && !full() {
+			s := idle[len(idle)-1]
+			idle = idle[:len(idle)-1]
+			start(s)
+		}
 	}
 	for s := range n {
 		bufs[s] = fill(size)
 		hds[s] = header{Kind: kindThroughput, Phase: index, Worker: uint32(s), Run: b.run}
 		dones[s] = func(err error) { results <- result{s, err} }
-		next(s)
+		start(s)
 	}
-	outstanding := 0
 	handle := func(r result) error {
 		outstanding--
 		switch {
@@ -239,7 +265,7 @@ func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size 
 			p.accepted.add(hds[r.slot].Seq)
 			b.recv.mu.Unlock()
 			if open() {
-				next(r.slot)
+				start(r.slot)
 			}
 		case errors.Is(r.err, client.ErrTryAgain):
 			tryAgain.Add(1)
@@ -258,6 +284,7 @@ func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size 
 		retry = retry[:0]
 	}
 	var retryC <-chan time.Time
+	var idleC <-chan time.Time
 	for {
 		for _, s := range ready {
 			err := b.h.SendAsync(ctx, b.opts.group, bufs[s], b.opts.guarantee, dones[s])
@@ -272,11 +299,15 @@ func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size 
 			}
 		}
 		ready = ready[:0]
-		if outstanding == 0 && (len(retry) == 0 || !open()) {
+		if outstanding == 0 && (len(retry) == 0 || !open()) && (len(idle) == 0 || !open()) {
 			return nil
 		}
 		if len(retry) > 0 && retryC == nil {
 			retryC = time.After(time.Millisecond)
+		}
+		if len(idle) > 0 && idleC == nil {
+			// Deliveries kick us; this only bounds the wait.
+			idleC = time.After(time.Millisecond)
 		}
 		select {
 		case r := <-results:
@@ -296,6 +327,8 @@ func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size 
 		case <-retryC:
 			retryC = nil
 			requeue()
+		case <-idleC:
+			idleC = nil
 		case <-b.recv.kick:
 			if len(retry) > 0 {
 				retryC = nil
@@ -306,6 +339,7 @@ func (b *bench) pipelined(ctx context.Context, p *tputPhase, index uint32, size 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		release()
 	}
 }
 
