@@ -436,10 +436,18 @@ func (h *Handle) takeBack(at [2]uint64, id uint64) bool {
 		return false
 	}
 	h.wbuf = h.wbuf[:at[0]-h.taken]
+	// Being last in wbuf, it is the last request waiting for a reply:
+	// drop it, so that no one waits for its reply (SendAsync writes
+	// lazily while replies are due).
 	h.mu.Lock()
-	for i := h.phead; i < len(h.pending); i++ {
-		if h.pending[i].id == id {
-			h.pending[i] = pendingReq{id: id, dead: true}
+	if k := len(h.pending) - 1; k >= h.phead && h.pending[k].id == id {
+		h.pending[k] = pendingReq{}
+		h.pending = h.pending[:k]
+	} else {
+		for i := h.phead; i < len(h.pending); i++ {
+			if h.pending[i].id == id {
+				h.pending[i] = pendingReq{id: id, dead: true}
+			}
 		}
 	}
 	h.mu.Unlock()

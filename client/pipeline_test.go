@@ -250,6 +250,20 @@ func TestWriteTimeoutTakesBack(t *testing.T) {
 	if err := <-bigDone; err != nil {
 		t.Fatalf("big send: %v", err)
 	}
+	// Nothing waits for the reply of the request taken back: a lazy
+	// SendAsync is written at once.
+	async := make(chan error, 1)
+	if err := h.SendAsync(ctx, "g", []byte("async"), Agreed, func(err error) { async <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-async:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendAsync after a request taken back was never answered")
+	}
 	if err := h.TrySend(ctx, "g", []byte("after"), Agreed); err != nil {
 		t.Fatalf("send after the timeout: %v", err)
 	}
@@ -259,7 +273,7 @@ func TestWriteTimeoutTakesBack(t *testing.T) {
 			t.Fatalf("the daemon got the request taken back")
 		}
 	}
-	if len(reqs) != 2 || string(reqs[1].Data) != "after" {
+	if len(reqs) != 3 || string(reqs[2].Data) != "after" {
 		t.Fatalf("daemon saw %d requests", len(reqs))
 	}
 }
