@@ -88,6 +88,9 @@ type Handle struct {
 	queue   []Event
 	maxQ    int
 	pumping bool // the pump holds events not yet in the channel
+	// progress is closed at the next delivery of a message from this
+	// node, for Sends waiting to retry (nil: no one waits).
+	progress chan struct{}
 
 	qwake     chan struct{}
 	done      chan struct{}
@@ -255,6 +258,9 @@ func (h *Handle) reader() {
 			}
 			if ev := convertEvent(m.Event); ev != nil && !h.queueEvent(ev) {
 				return
+			}
+			if m.Event != nil && m.Event.Type == ipc.EventDeliver && m.Event.NodeID == h.welcome.NodeID {
+				h.noteProgress()
 			}
 		case ipc.KindBye:
 			bye = m.Bye
@@ -696,14 +702,45 @@ func (h *Handle) SendAsync(ctx context.Context, group string, data []byte, g Gua
 // try-again, until ctx is done (then it returns ctx's error).
 func (h *Handle) Send(ctx context.Context, group string, data []byte, g Guarantee) error {
 	for backoff := 200 * time.Microsecond; ; backoff = min(backoff*2, 5*time.Millisecond) {
+		progress := h.progressed()
 		err := h.TrySend(ctx, group, data, g)
 		if !errors.Is(err, ErrTryAgain) {
 			return err
 		}
-		if err := sleep(ctx, backoff); err != nil {
-			return fmt.Errorf("%w (the ring stayed busy: %v)", err, ErrTryAgain)
+		// Retry when a message sent from this node is delivered (the
+		// ring took some of the node's queue), or after the backoff.
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-progress:
+			backoff = 200 * time.Microsecond
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (the ring stayed busy: %v)", ctx.Err(), ErrTryAgain)
 		}
+		t.Stop()
 	}
+}
+
+// progressed returns a channel closed at the next delivery of a message
+// sent from this node (its send queue has moved).
+func (h *Handle) progressed() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.progress == nil {
+		h.progress = make(chan struct{})
+	}
+	return h.progress
+}
+
+// noteProgress wakes the Sends waiting for progressed.
+func (h *Handle) noteProgress() {
+	h.mu.Lock()
+	if h.progress != nil {
+		close(h.progress)
+		h.progress = nil
+	}
+	h.mu.Unlock()
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
