@@ -29,6 +29,12 @@
 //		...
 //	}
 //
+// The engine's clock moves only in Tick. Frames and proposals may be handed
+// over before or after the Tick of the moment they arrive; timers they arm
+// (token loss, consensus, join, ...) count from the next Tick, that is from
+// when the caller has finished handling them, so a caller that steps a long
+// batch of frames and then ticks does not shorten any timeout.
+//
 // The wire codec of every Totem packet lives in this package (Encode,
 // Decode): msgpack, hand-written without reflection, behind a version byte.
 package totem
