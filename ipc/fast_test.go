@@ -255,3 +255,24 @@ func BenchmarkDecodeRequestSend(b *testing.B) {
 		}
 	}
 }
+
+// TestFastCodecsKnowEveryField fails when a field is added to a message
+// the fast codecs write or read: they must learn it (fast.go), or the
+// field would be dropped on the data path.
+func TestFastCodecsKnowEveryField(t *testing.T) {
+	for v, want := range map[any][]string{
+		Request{}:   {"ID", "Op", "Group", "Guarantee", "Data", "Link", "Fault", "KeyFile", "AcceptKeys"},
+		Reply{}:     {"ID", "Code", "Error", "Members", "Groups", "Status", "Stats", "Links"},
+		Event{}:     {"Type", "Group", "NodeID", "PID", "Guarantee", "Data", "Members", "Joined", "Left", "Transitional", "Ring", "Nodes"},
+		ServerMsg{}: {"Kind", "Welcome", "Reply", "Event", "Bye"},
+	} {
+		typ := reflect.TypeOf(v)
+		var got []string
+		for i := range typ.NumField() {
+			got = append(got, typ.Field(i).Name)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s has fields %v; the fast codecs know %v", typ.Name(), got, want)
+		}
+	}
+}
