@@ -260,13 +260,12 @@ func BenchmarkDecodeRequestSend(b *testing.B) {
 // the fast codecs write or read: they must learn it (fast.go), or the
 // field would be dropped on the data path.
 func TestFastCodecsKnowEveryField(t *testing.T) {
-	for v, want := range map[any][]string{
-		Request{}:   {"ID", "Op", "Group", "Guarantee", "Data", "Link", "Fault", "KeyFile", "AcceptKeys"},
-		Reply{}:     {"ID", "Code", "Error", "Members", "Groups", "Status", "Stats", "Links"},
-		Event{}:     {"Type", "Group", "NodeID", "PID", "Guarantee", "Data", "Members", "Joined", "Left", "Transitional", "Ring", "Nodes"},
-		ServerMsg{}: {"Kind", "Welcome", "Reply", "Event", "Bye"},
+	for typ, want := range map[reflect.Type][]string{
+		reflect.TypeFor[Request]():   {"ID", "Op", "Group", "Guarantee", "Data", "Link", "Fault", "KeyFile", "AcceptKeys"},
+		reflect.TypeFor[Reply]():     {"ID", "Code", "Error", "Members", "Groups", "Status", "Stats", "Links"},
+		reflect.TypeFor[Event]():     {"Type", "Group", "NodeID", "PID", "Guarantee", "Data", "Members", "Joined", "Left", "Transitional", "Ring", "Nodes"},
+		reflect.TypeFor[ServerMsg](): {"Kind", "Welcome", "Reply", "Event", "Bye"},
 	} {
-		typ := reflect.TypeOf(v)
 		var got []string
 		for i := range typ.NumField() {
 			got = append(got, typ.Field(i).Name)
