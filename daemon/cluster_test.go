@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -456,6 +457,31 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs[0].waitFor(t, ctx, "leave of node 3's member", mark, leftWith(g, 3, hs[2].PID(), client.ReasonLeave))
+
+	phase("listener stopped")
+	// totemctl cpg listen stopped with SIGTERM leaves, prints the view
+	// that removes it as its last line, and exits 0.
+	mark = evs[0].len()
+	stopped := exec.Command(c.ctl, "--socket", c.sockets[1], "cpg", "listen", g, "--json")
+	sout, _ := stopped.StdoutPipe()
+	if err := stopped.Start(); err != nil {
+		t.Fatal(err)
+	}
+	spid := uint32(stopped.Process.Pid)
+	evs[0].waitFor(t, ctx, "the stopped listener's join", mark, func(ev client.Event) bool {
+		cc, ok := ev.(*client.ConfChange)
+		return ok && len(cc.Joined) == 1 && cc.Joined[0].PID == spid
+	})
+	stopped.Process.Signal(syscall.SIGTERM)
+	all, _ := io.ReadAll(sout)
+	if err := stopped.Wait(); err != nil {
+		t.Fatalf("cpg listen after SIGTERM: %v\n%s", err, all)
+	}
+	outLines := strings.Split(strings.TrimSpace(string(all)), "\n")
+	last := outLines[len(outLines)-1]
+	if want := fmt.Sprintf(`"left":[{"nodeid":2,"pid":%d,"reason":"leave"}]`, spid); !strings.Contains(last, want) {
+		t.Fatalf("cpg listen's last line after SIGTERM is %q, want its own leave (%s)", last, want)
+	}
 
 	phase("client killed")
 	// A client killed: totemctl cpg listen on node 3, killed with SIGKILL.

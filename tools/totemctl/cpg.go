@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,9 +132,38 @@ func cmdListen(ctx context.Context, o options, group string, w io.Writer) error 
 			bw.Flush()
 			lctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 			defer cancel()
-			if err := h.Leave(lctx, group); err != nil && !errors.Is(err, client.ErrNotJoined) {
+			if err := h.Leave(lctx, group); err != nil {
+				if errors.Is(err, client.ErrNotJoined) {
+					return nil
+				}
 				return err
 			}
+			return printUntilLeft(lctx, h, group, o.json, bw)
+		}
+	}
+}
+
+// printUntilLeft prints events until the group's view no longer holds
+// this process (its own leave, usually at once), so that the output ends
+// with the view that removes it: every view that lists the process until
+// then is printed, even if configuration changes delay the leave. It gives
+// up quietly when ctx ends or the connection does.
+func printUntilLeft(ctx context.Context, h *client.Handle, group string, asJSON bool, bw *bufio.Writer) error {
+	defer bw.Flush()
+	self := func(m client.Member) bool { return m.NodeID == h.NodeID() && m.PID == h.PID() }
+	for {
+		select {
+		case ev, ok := <-h.Events():
+			if !ok {
+				return nil
+			}
+			if line := formatEvent(ev, asJSON); line != "" {
+				fmt.Fprintln(bw, line)
+			}
+			if cc, ok := ev.(*client.ConfChange); ok && cc.Group == group && !slices.ContainsFunc(cc.Members, self) {
+				return nil
+			}
+		case <-ctx.Done():
 			return nil
 		}
 	}

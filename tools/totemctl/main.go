@@ -54,7 +54,8 @@ Commands:
                          tests: drop/duplicate datagrams sent on link N with probability P,
                          or delay them (root or totemd's own user only)
   cpg listen GROUP       join GROUP and print every delivery and configuration change
-                         until interrupted (SIGINT/SIGTERM: leave and exit 0)
+                         until interrupted (SIGINT/SIGTERM: leave, print the change that
+                         removes it, exit 0)
   cpg send GROUP [--safe] [--count N] [--size B] [DATA]
                          join GROUP, send DATA (or each line of standard input, or N
                          generated messages of B bytes), wait until every message sent
