@@ -22,7 +22,8 @@ import (
 // Version is reported by totemctl status.
 const Version = "0.1.0"
 
-// maxBatch bounds how many inputs the loop takes before it drains Ready.
+// maxBatch bounds how many inputs (network batches, IPC requests) the
+// loop takes before it drains Ready.
 const maxBatch = 256
 
 // Daemon is one totemd instance: an event loop that owns the Totem engine
@@ -180,11 +181,14 @@ func (d *Daemon) loop(ctx context.Context) (err error) {
 				break
 			}
 		case in := <-d.ipcIn:
-			d.handleInput(in)
-			for i := 0; i < maxBatch; i++ {
+			// An input may carry many requests: the budget counts
+			// requests, so that a flood of them does not hold up a
+			// token waiting in netIn.
+			spent := d.handleInput(in)
+			for spent < maxBatch {
 				select {
 				case more := <-d.ipcIn:
-					d.handleInput(more)
+					spent += d.handleInput(more)
 					continue
 				default:
 				}
@@ -312,7 +316,9 @@ func members(ms []cpg.Member) []ipc.Member {
 	return out
 }
 
-func (d *Daemon) handleInput(in loopInput) {
+// handleInput applies one input from the IPC side and returns how many
+// requests it carried (at least 1, for the loop's budget).
+func (d *Daemon) handleInput(in loopInput) int {
 	id := cpg.ConnID(in.conn.id)
 	switch in.kind {
 	case inputOpen:
@@ -324,7 +330,7 @@ func (d *Daemon) handleInput(in loopInput) {
 		}
 	case inputRequests:
 		if _, ok := d.conns[id]; !ok {
-			return
+			return 1
 		}
 		for i := range in.reqs {
 			req := &in.reqs[i]
@@ -333,6 +339,7 @@ func (d *Daemon) handleInput(in loopInput) {
 			in.conn.sendReply(rep)
 		}
 	}
+	return max(len(in.reqs), 1)
 }
 
 func (d *Daemon) handleRequest(c *ipcConn, req *ipc.Request) *ipc.Reply {

@@ -97,7 +97,7 @@ func (c *Conn) Read(v any) error {
 }
 
 // maxBatchFrames bounds the frames ReadFrames returns at once.
-const maxBatchFrames = 1024
+const maxBatchFrames = 256
 
 // ReadFrames reads the next frame and every further frame already
 // received in full (up to the read buffer's size), appends their payloads
