@@ -38,8 +38,9 @@ const (
 	// largest coalesced buffer.
 	groBufSize = 1 << 16
 	// maxGROBatch bounds the recvmmsg batch when GRO is on, since every
-	// buffer is then 64 KiB.
-	maxGROBatch = 32
+	// buffer is then 64 KiB (1 MiB per link; each slot may hold dozens of
+	// datagrams).
+	maxGROBatch = 16
 )
 
 // gsoDest is one destination address of a send round.
