@@ -58,6 +58,9 @@ type Service struct {
 	// cfgRing is the ring of the last configuration, transitional or
 	// regular: views installed now belong to it.
 	cfgRing totem.RingID
+	// transShown holds the groups whose local members were shown a
+	// transitional view in the current configuration.
+	transShown map[string]bool
 
 	// groups is the agreed view: group name -> members sorted by node, pid.
 	groups map[string][]Member

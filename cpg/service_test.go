@@ -782,3 +782,63 @@ func TestTransitionalViewBeforeOldRingMessages(t *testing.T) {
 	}
 	r.check()
 }
+
+// A sync that completes among the old ring's last messages, after the ring
+// broke up, may apply messages from senders outside the restricted view
+// (members of nodes on the other side). The local members must then be in
+// a transitional view of this configuration, even when the restricted
+// view has the same members as their current one: nodes 1 and 2 merge
+// from rings of their own, and the merged ring breaks before its sync is
+// ordered, so each side may complete it in its transitional configuration
+// with its current view unchanged, and apply the other side's messages
+// that reached the merged ring during the sync.
+func TestOutsideSendersOnlyInTransitionalViews(t *testing.T) {
+	hit := 0
+	for seed := uint64(1); seed <= 300; seed++ {
+		r := newFakeRing(t, seed, 1, 2)
+		r.partition([]totem.NodeID{1}, []totem.NodeID{2})
+		r.join(1, 1, 11, "g")
+		r.join(2, 2, 21, "g")
+		r.settle()
+		// Proposed on the rings of one node, ordered only in the merged
+		// ring, while its sync runs.
+		r.inflight = false
+		if err := r.send(1, 1, 11, "g", fmt.Sprint("from1-", seed), totem.Agreed); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.send(2, 2, 21, "g", fmt.Sprint("from2-", seed), totem.Agreed); err != nil {
+			t.Fatal(err)
+		}
+		r.partition([]totem.NodeID{1, 2})
+		r.inflight = true
+		r.partition([]totem.NodeID{1}, []totem.NodeID{2})
+		r.inflight = false
+		r.settle()
+		for _, p := range []struct {
+			id   totem.NodeID
+			conn cpg.ConnID
+		}{{1, 1}, {2, 2}} {
+			var view *cpg.ConfChg
+			for _, ev := range r.node(p.id).eventsFor(p.conn) {
+				switch e := ev.(type) {
+				case cpg.ConfChg:
+					view = &e
+				case cpg.Deliver:
+					if view == nil || slices.Contains(view.Members, m(e.Sender, e.Pid)) {
+						continue
+					}
+					hit++
+					if !view.Transitional {
+						t.Fatalf("seed %d: node %d delivered %q from %d:%d outside its view %+v, which is not transitional: %s",
+							seed, p.id, e.Data, e.Sender, e.Pid, *view, describe(r.node(p.id).eventsFor(p.conn)))
+					}
+				}
+			}
+		}
+		r.check()
+	}
+	if hit == 0 {
+		t.Fatal("no seed delivered a message from outside the view: the scenario does not happen")
+	}
+	t.Logf("%d deliveries from senders outside the view, all in transitional views", hit)
+}

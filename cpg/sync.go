@@ -16,6 +16,7 @@ type segment struct {
 // config handles a configuration change delivered by Totem.
 func (s *Service) config(cc *totem.ConfigChange) {
 	s.cfgRing = cc.Ring
+	s.transShown = nil
 	if cc.Kind != totem.Regular {
 		// Transitional: the members of nodes that did not come along
 		// leave at once (a transitional view), and the old ring's last
@@ -306,7 +307,7 @@ func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]b
 				left = append(left, m)
 			}
 		}
-		if len(joined) == 0 && len(left) == 0 {
+		if len(joined) == 0 && len(left) == 0 && !s.needsTransitionalView(g, cur, transitional) {
 			continue
 		}
 		recipients := s.localRecipients(g, old)
@@ -316,6 +317,12 @@ func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]b
 			}
 		}
 		s.confchg(g, cur, recipients, joined, left, transitional)
+		if transitional {
+			if s.transShown == nil {
+				s.transShown = make(map[string]bool)
+			}
+			s.transShown[g] = true
+		}
 	}
 	s.groups = make(map[string][]Member, len(view))
 	for g, ms := range view {
@@ -323,6 +330,24 @@ func (s *Service) install(view map[string][]Member, announced map[totem.NodeID]b
 			s.groups[g] = slices.Clone(ms)
 		}
 	}
+}
+
+// needsTransitionalView reports whether a transitional view of group g
+// with members cur must be shown although no member joins or leaves: the
+// old ring's last messages may come from senders outside cur (members of
+// the view they were ordered in, orderedIn), and the local members have
+// not been shown a transitional view in this configuration yet, so they
+// would see those messages in a regular view, or in one of another ring.
+func (s *Service) needsTransitionalView(g string, cur []Member, transitional bool) bool {
+	if !transitional || s.transShown[g] {
+		return false
+	}
+	for _, m := range s.orderedIn[g] {
+		if !containsMember(cur, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // viewOn returns the members of view on nodes.

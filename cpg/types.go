@@ -102,7 +102,10 @@ type ConfChg struct {
 	// ordered in, or, by a node that could only deliver it after the
 	// break, in the transitional view that follows it; a safe message
 	// delivered in a view reaches every member of that view that does
-	// not fail.
+	// not fail. A transitional view may list nobody in Joined or Left:
+	// its members did not change, but the old ring's last messages that
+	// follow may come from members outside it (a group sync that
+	// completed after the ring broke up).
 	Transitional bool
 	// Ring is the Totem ring whose configuration the view was installed
 	// in (for a transitional view, the ring whose transitional

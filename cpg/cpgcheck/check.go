@@ -12,8 +12,8 @@
 //   - sender order: a process delivers the messages of one sender in the
 //     order they were sent;
 //   - delivery within the view: a process delivers only while its view
-//     holds both itself and the sender (in a transitional configuration
-//     the old ring's last messages may come from members that left);
+//     holds both itself and the sender (the old ring's last messages may
+//     come from members that left, in a transitional view);
 //   - consistent views: each configuration change of a process follows
 //     from the previous one (members = previous + joined − left) and
 //     carries reasons;
@@ -310,10 +310,8 @@ func (r *Recorder) checkStream(s *stream, fail func(string, ...any)) {
 	seen := make(map[string]bool)
 	lastFrom := make(map[cpg.Member]entry) // FIFO per sender
 	self := func() bool { return has(view, s.key.node, s.pid) }
-	transConfig := false
 	for i, e := range s.entries {
 		if e.isMark {
-			transConfig = !e.regular
 			continue
 		}
 		if e.isView {
@@ -370,9 +368,10 @@ func (r *Recorder) checkStream(s *stream, fail func(string, ...any)) {
 		seen[e.msg] = true
 		if !inView {
 			fail("%s: entry %d: %q delivered outside the process's view %v", s.name(), i, short(e.msg), view)
-		} else if !has(view, e.sender, e.pid) && !transView && !transConfig {
-			// (In a transitional configuration the old ring's last
-			// messages may come from members that left there.)
+		} else if !has(view, e.sender, e.pid) && !transView {
+			// The old ring's last messages may come from members that
+			// left, in a transitional view: a process must be able to
+			// tell them from the messages of its regular view.
 			fail("%s: entry %d: %q from %d:%d delivered in view %v without the sender", s.name(), i, short(e.msg), e.sender, e.pid, view)
 		}
 	}
