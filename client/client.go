@@ -462,8 +462,9 @@ func (h *Handle) takeBack(at [2]uint64, id uint64) bool {
 
 // enqueue encodes req behind the requests already queued and registers p
 // for its reply; then it writes the queue out unless another goroutine is
-// writing or, when lazy, a request is waiting for its reply (its reply
-// wakes the reader, which has the queue written). An error means the
+// writing or, when lazy and a request is waiting for its reply, leaves it
+// to the writer goroutine (so that a caller queueing many requests is not
+// held up by writes, and they go out together). An error means the
 // request was not sent and p gets no reply.
 func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, lazy bool) (at [2]uint64, err error) {
 	h.wmu.Lock()
@@ -496,8 +497,15 @@ func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, la
 	h.pending = append(h.pending, p)
 	h.mu.Unlock()
 	at = [2]uint64{h.taken + uint64(start), h.taken + uint64(len(h.wbuf))}
-	if h.writing || (lazy && waiting > 0) {
+	if h.writing {
 		h.wmu.Unlock()
+		return at, nil
+	}
+	if lazy && waiting > 0 {
+		// The writer goroutine writes it, with whatever the caller
+		// queues meanwhile.
+		h.wmu.Unlock()
+		h.kickWriter()
 		return at, nil
 	}
 	err = h.flushLocked(ctx)
