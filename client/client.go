@@ -673,9 +673,10 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 
 // SendAsync multicasts data to group like TrySend, without waiting for
 // the daemon's answer: the request is queued behind the handle's earlier
-// requests, and written at once, or with the next requests once an
-// earlier one is answered (so that a stream of SendAsync calls goes out
-// in few writes). Requests are answered in order.
+// requests and written at once when nothing else is in flight, else by the
+// handle's writer goroutine together with whatever is queued meanwhile (so
+// that a stream of SendAsync calls goes out in few writes). Requests are
+// answered in order.
 //
 // done, if not nil, is called exactly once with what TrySend would have
 // returned: nil, or an error matching ErrTryAgain (nothing was sent: send

@@ -47,7 +47,7 @@
 // Throughput: Send and TrySend wait for the daemon's answer, so one
 // goroutine sends one message per round trip. SendAsync does not wait: a
 // single goroutine can keep many requests in flight, and requests queued
-// while earlier ones are unanswered go out together in one write. Its
+// while earlier ones are unanswered go out together in few writes. Its
 // done callback reports each message's fate in call order (nil, or an
 // error matching ErrTryAgain: resend it to keep your own order, as the
 // daemon may accept a later message meanwhile). Bound what you keep in
