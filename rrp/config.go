@@ -70,7 +70,9 @@ type Config struct {
 	// LinkTimeout is how long a link may stay silent before it is marked
 	// down. It should be a few heartbeat intervals.
 	LinkTimeout time.Duration
-	// RecvBatch is the number of datagrams read per recvmmsg call.
+	// RecvBatch is the number of datagrams read per recvmmsg call (with
+	// receive coalescing, the number of buffers, at most 16, each of
+	// which may hold dozens of datagrams).
 	RecvBatch int
 	// RecvQueue is the number of received batches buffered for the
 	// reader of Recv before the socket readers block.

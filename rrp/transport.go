@@ -154,7 +154,8 @@ func (t *Transport) MaxFrame() int { return t.maxFrame }
 func (t *Transport) Incarnation() uint64 { return t.cfg.Incarnation }
 
 // Recv returns the channel on which received frames arrive, in batches
-// (at most RecvBatch frames each). It is closed by Close. Batches wait in
+// (one per recvmmsg call: at most RecvBatch frames each, more with
+// receive coalescing). It is closed by Close. Batches wait in
 // a queue of RecvQueue; when the reader falls behind by more than a
 // heartbeat interval, batches are dropped and counted (Dropped.Overrun).
 func (t *Transport) Recv() <-chan []Received { return t.recv }
