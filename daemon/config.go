@@ -53,6 +53,12 @@ type Config struct {
 	// that a passive link fails over before the token is lost.
 	LinkHeartbeat Duration `toml:"link_heartbeat"`
 	LinkTimeout   Duration `toml:"link_timeout"`
+	// SchedRR runs totemd under the real-time round-robin scheduler with
+	// its memory locked (see SetRealtime), like Corosync's
+	// system.sched_rr: on a busy machine the token then keeps to short
+	// timeouts. Off by default: it needs root, and a real-time daemon
+	// competes with the machine's other real-time work.
+	SchedRR bool `toml:"sched_rr"`
 
 	Totem   TotemOptions `toml:"totem"`
 	IPC     IPCOptions   `toml:"ipc"`

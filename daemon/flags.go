@@ -23,6 +23,7 @@ func BindFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "UDP port of node addresses given without one")
 	fs.Var(&cfg.LinkHeartbeat, "link-heartbeat", "link probe interval (0: token/10, within 10ms..100ms)")
 	fs.Var(&cfg.LinkTimeout, "link-timeout", "silence after which a link is down (0: token/2, within 100ms..500ms)")
+	fs.BoolVar(&cfg.SchedRR, "sched-rr", cfg.SchedRR, "run under SCHED_RR (real-time, priority 10) with memory locked, like Corosync's sched_rr (needs root)")
 
 	t := &cfg.Totem
 	fs.StringVar(&t.Profile, "profile", t.Profile, `engine timeout profile: "default" (Corosync's) or "fast" (quiet LAN)`)

@@ -128,6 +128,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := daemon.NewLogger(cfg.Logging, stderr)
+	if cfg.SchedRR {
+		if err := daemon.SetRealtime(); err != nil {
+			log.Warn("sched_rr: cannot run in real time; running as a normal process (a busy machine may delay the token)", "err", err)
+		} else {
+			log.Info("sched_rr: running under SCHED_RR with memory locked", "priority", daemon.RealtimePriority)
+		}
+	}
 	stopProfiles, err := startProfiles(*cpuprofile, *memprofile, *pprofAddr, log)
 	if err != nil {
 		log.Error("profiling", "err", err)

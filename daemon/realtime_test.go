@@ -1,0 +1,89 @@
+//go:build linux
+
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/totem-gcs/totem/client"
+)
+
+// totemd --sched-rr runs every thread under SCHED_RR (as root), including
+// the threads the Go runtime starts later, and still serves clients.
+func TestSchedRR(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SCHED_RR needs root")
+	}
+	if testing.Short() {
+		t.Skip("starts totemd")
+	}
+	totemd, ctl := buildBinaries(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "authkey")
+	if out, err := exec.Command(ctl, "keygen", key).CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o644)
+	sock := filepath.Join(dir, "totemd.sock")
+	port := freeUDPPorts(t, 1)[0]
+	cmd := exec.Command(totemd, "--config", filepath.Join(dir, "none.toml"), "--nodeid", "1", "--keyfile", key,
+		"--state-dir", dir, "--socket", sock, "--profile", "fast", "--sched-rr", "--node", fmt.Sprintf("1=127.0.0.1:%d", port))
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var h *client.Handle
+	for {
+		var err error
+		if h, err = client.Connect(ctx, client.Options{Socket: sock}); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no socket: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer h.Close()
+	if err := h.Join(ctx, "rt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Send(ctx, "rt", []byte("x"), client.Agreed); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", cmd.Process.Pid, task.Name()))
+		if err != nil {
+			continue // the thread exited
+		}
+		// Fields after the command name "(...)": policy is field 41 of
+		// stat, the 39th after it.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		prio, _ := strconv.Atoi(fields[37])
+		policy, _ := strconv.Atoi(fields[38])
+		if policy != 2 || prio != RealtimePriority {
+			t.Errorf("thread %s: policy %d rt_priority %d, want SCHED_RR (2) at %d\n%s", task.Name(), policy, prio, RealtimePriority, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "running under SCHED_RR") {
+		t.Errorf("no sched_rr line in the log:\n%s", logs.String())
+	}
+}
