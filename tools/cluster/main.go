@@ -813,7 +813,9 @@ func teardown(s *State, grace time.Duration, stdout io.Writer) error {
 	os.Remove(filepath.Join(s.dir, ".lock"))
 	if s.MadeDir {
 		if err := os.Remove(s.dir); err != nil {
-			fmt.Fprintf(stdout, "cluster: kept %s: %v\n", s.dir, err)
+			// Files someone else put there: theirs to remove.
+			fmt.Fprintf(stdout, "cluster: down; kept %s, which holds files cluster did not make (%v)\n", s.dir, err)
+			return nil
 		}
 	}
 	fmt.Fprintf(stdout, "cluster: down, %s cleaned\n", s.dir)
