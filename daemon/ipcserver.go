@@ -263,12 +263,12 @@ type outBuf struct {
 }
 
 // Owned buffers: a frame is appended to the last one while it is below
-// ownedFlush bytes; written buffers up to ownedKeep bytes of capacity are
-// kept for reuse.
+// ownedFlush bytes; one written buffer of up to ownedKeep bytes of
+// capacity is kept for reuse (what an idle connection holds).
 const (
 	ownedFlush = 64 << 10
-	ownedKeep  = 256 << 10
-	spareMax   = 4
+	ownedKeep  = 72 << 10
+	spareMax   = 1
 )
 
 // reader reads requests and hands them to the event loop until the
