@@ -8,7 +8,11 @@
 #    sendto (batch 1) and sendmmsg (batch 32);
 # 2. go test -bench: rrp over one udpu link on loopback and between two
 #    namespaces, with and without crypto, plus a raw Go sendmmsg reference
-#    on loopback; metrics sent/s, recv/s, loss% and cpu-ns/dgram.
+#    on loopback; metrics sent/s, recv/s, loss% and cpu-ns/dgram; each
+#    with UDP segmentation offload and receive coalescing on and off;
+# 3. the token ring (3 transports, 17 and 50 full-size frames per visit):
+#    rotations/s, the transport's ceiling for one sender (RING_N rotations,
+#    default 3000).
 set -euo pipefail
 N=${1:-300000}
 SRC=${UDPBLAST_SRC:-/work/shared/peer/corosync/udpblast.c}
@@ -37,5 +41,6 @@ if [ -r "$SRC" ] && command -v cc >/dev/null; then
 else
 	echo "# udpblast.c or cc missing: raw C reference skipped"
 fi
-go test -run XXX -bench 'Loopback|Netns|RawUDP' -benchtime ${N}x ./rrp
+go test -run XXX -bench '^Benchmark(Loopback|Netns|RawUDPBatch)$' -benchtime ${N}x ./rrp
+go test -run XXX -bench '^Benchmark(Ring|NetnsRing)$' -benchtime ${RING_N:-3000}x ./rrp
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg)"
