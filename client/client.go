@@ -50,7 +50,7 @@ const connectTimeout = 10 * time.Second
 const maxUnwritten = 4 << 20
 
 // keepWriteBuf: write buffers up to this capacity are reused.
-const keepWriteBuf = 64 << 10
+const keepWriteBuf = 256 << 10
 
 // pendingReq is a request waiting for its reply: a call waits on ch, a
 // SendAsync has done called.

@@ -264,10 +264,11 @@ type outBuf struct {
 
 // Owned buffers: a frame is appended to the last one while it is below
 // ownedFlush bytes; one written buffer of up to ownedKeep bytes of
-// capacity is kept for reuse (what an idle connection holds).
+// capacity (room for a full one grown past ownedFlush) is kept for reuse:
+// what an idle connection holds.
 const (
 	ownedFlush = 64 << 10
-	ownedKeep  = 72 << 10
+	ownedKeep  = 128 << 10
 	spareMax   = 1
 )
 
@@ -451,12 +452,18 @@ func (s *ipcServer) flushClients() {
 // maxIOV bounds the buffers of one writev.
 const maxIOV = 1024
 
+// loopWriteMax bounds what the loop writes itself in one round for one
+// client: more (large messages) goes to the writer, so that copying it
+// into the socket never holds up the loop.
+const loopWriteMax = 128 << 10
+
 // writeNow (the loop) writes the queue with one non-blocking writev when
-// no one else is writing; what the socket does not take stays queued, for
-// the writer. Only the loop adds to the queue, so it stays put meanwhile.
+// no one else is writing and it is small; what the socket does not take
+// stays queued, for the writer. Only the loop adds to the queue, so it
+// stays put meanwhile.
 func (ic *ipcConn) writeNow() {
 	ic.mu.Lock()
-	if ic.writing || ic.closed || len(ic.q) == 0 || len(ic.q) > maxIOV {
+	if ic.writing || ic.closed || len(ic.q) == 0 || len(ic.q) > maxIOV || ic.qBytes > loopWriteMax {
 		busy := ic.writing
 		ic.mu.Unlock()
 		if !busy {
