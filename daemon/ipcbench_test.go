@@ -25,7 +25,10 @@ import (
 
 // benchIPC sends b.N messages of size bytes through send and waits until
 // every one is delivered back.
-func benchIPC(b *testing.B, size int, send func(ctx context.Context, h *client.Handle, data []byte) error, workers int) {
+// finish, if not nil, runs after the workers, before the wait for the
+// deliveries (a pipelined sender resends what was refused).
+func benchIPC(b *testing.B, size int, send func(ctx context.Context, h *client.Handle, data []byte) error, workers int,
+	finish func(ctx context.Context, h *client.Handle) error) {
 	l := startLone(b, 1<<20, IPCOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -79,6 +82,11 @@ func benchIPC(b *testing.B, size int, send func(ctx context.Context, h *client.H
 		b.Fatal(err)
 	default:
 	}
+	if finish != nil {
+		if err := finish(ctx, h); err != nil {
+			b.Fatal(err)
+		}
+	}
 	select {
 	case <-back:
 	case <-h.Done():
@@ -112,7 +120,7 @@ func BenchmarkIPCSend(b *testing.B) {
 	for _, size := range []int{64, 1024} {
 		for _, workers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%dB/%dworkers", size, workers), func(b *testing.B) {
-				benchIPC(b, size, sendWait, workers)
+				benchIPC(b, size, sendWait, workers, nil)
 			})
 		}
 	}
@@ -135,9 +143,10 @@ func BenchmarkIPCSendAsync(b *testing.B) {
 					failed.Store(&err)
 				}
 			}
-			benchIPC(b, size, func(ctx context.Context, h *client.Handle, data []byte) error {
-				// The messages refused so far go again first.
-				for n := refused.Swap(0) + 1; n > 0; n-- {
+			data := make([]byte, size)
+			resend := func(ctx context.Context, h *client.Handle) error {
+				// The messages refused so far go again.
+				for n := refused.Swap(0); n > 0; n-- {
 					if err := failed.Load(); err != nil {
 						return *err
 					}
@@ -147,7 +156,33 @@ func BenchmarkIPCSendAsync(b *testing.B) {
 					}
 				}
 				return nil
-			}, 1)
+			}
+			benchIPC(b, size, func(ctx context.Context, h *client.Handle, data []byte) error {
+				if err := resend(ctx, h); err != nil {
+					return err
+				}
+				window <- struct{}{}
+				return h.SendAsync(ctx, "bench", data, client.Agreed, done)
+			}, 1, func(ctx context.Context, h *client.Handle) error {
+				// Until every request is answered and none was refused.
+				for {
+					for range cap(window) {
+						window <- struct{}{}
+					}
+					for range cap(window) {
+						<-window
+					}
+					if refused.Load() == 0 {
+						if err := failed.Load(); err != nil {
+							return *err
+						}
+						return nil
+					}
+					if err := resend(ctx, h); err != nil {
+						return err
+					}
+				}
+			})
 		})
 	}
 }
