@@ -218,8 +218,10 @@ func (s *Service) Send(conn ConnID, pid uint32, group string, data []byte, g tot
 	if !s.haveRing || s.syncing || len(s.ctrl) > 0 || len(s.syncOut) > 0 {
 		return ErrTryAgain
 	}
-	if s.cfg.MaxQueued > 0 {
-		if q, ok := s.p.(queueReporter); ok && q.Status().QueuedMessages >= s.cfg.MaxQueued {
+	if q, ok := s.p.(queueReporter); ok && (s.cfg.MaxQueued > 0 || s.cfg.MaxQueuedBytes > 0) {
+		st := q.Status()
+		if (s.cfg.MaxQueued > 0 && st.QueuedMessages >= s.cfg.MaxQueued) ||
+			(s.cfg.MaxQueuedBytes > 0 && st.QueuedBytes >= s.cfg.MaxQueuedBytes) {
 			s.stats.ProposalsRefused++
 			return ErrTryAgain
 		}

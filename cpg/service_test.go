@@ -842,3 +842,63 @@ func TestOutsideSendersOnlyInTransitionalViews(t *testing.T) {
 	}
 	t.Logf("%d deliveries from senders outside the view, all in transitional views", hit)
 }
+
+// queueProposer accepts every proposal and reports a queue that grows with
+// them, like a *totem.Node whose token never comes.
+type queueProposer struct {
+	st  totem.Status
+	out [][]byte
+}
+
+func (q *queueProposer) Propose(p []byte, _ totem.Guarantee) error {
+	q.st.QueuedMessages++
+	q.st.QueuedBytes += len(p)
+	q.out = append(q.out, p)
+	return nil
+}
+
+func (q *queueProposer) Status() totem.Status { return q.st }
+
+// flush returns what was proposed, as if the token had taken it all.
+func (q *queueProposer) flush() [][]byte {
+	out := q.out
+	q.out, q.st = nil, totem.Status{}
+	return out
+}
+
+// Send refuses with ErrTryAgain once Totem's queue holds MaxQueued
+// messages or MaxQueuedBytes bytes, whichever comes first.
+func TestSendBoundedByTotemQueue(t *testing.T) {
+	for _, c := range []struct {
+		size, want int
+	}{
+		{64, 1024},     // small messages: the count bound
+		{60 << 10, 18}, // large ones: the byte bound (1 MiB is passed by the 18th)
+	} {
+		q := &queueProposer{}
+		s := cpg.New(1, q)
+		s.Deliver(totem.Delivery{Config: &totem.ConfigChange{Kind: totem.Regular, Ring: totem.RingID{Rep: 1, Seq: 4}, Members: totem.NodeSet{1}, Joined: totem.NodeSet{1}}})
+		for _, p := range q.flush() {
+			s.Deliver(totem.Delivery{Sender: 1, Guarantee: totem.Safe, Payload: p})
+		}
+		if err := s.Join(1, 10, "g"); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range q.flush() {
+			s.Deliver(totem.Delivery{Sender: 1, Guarantee: totem.Safe, Payload: p})
+		}
+		sent := 0
+		for ; sent < 5000; sent++ {
+			err := s.Send(1, 10, "g", make([]byte, c.size), totem.Agreed)
+			if errors.Is(err, cpg.ErrTryAgain) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if sent != c.want {
+			t.Errorf("%d-byte messages: %d accepted before try-again, want %d", c.size, sent, c.want)
+		}
+	}
+}

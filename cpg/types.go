@@ -182,9 +182,14 @@ type Config struct {
 	// the Proposer reports it, as *totem.Node does through Status): beyond
 	// it Send returns ErrTryAgain. A short queue keeps the sync after a
 	// configuration change quick (announcements queue behind data), so
-	// fewer messages are caught by a second change. Default 128; negative
-	// means no bound.
+	// fewer messages are caught by a second change. Default 1024;
+	// negative means no bound.
 	MaxQueued int
+	// MaxQueuedBytes bounds the bytes waiting there the same way: small
+	// messages are bounded by count (enough to fill several token visits
+	// with packed messages), large ones by bytes. Default 1 MiB; negative
+	// means no bound.
+	MaxQueuedBytes int
 	// MaxLocalMembers bounds the memberships of this node's processes;
 	// beyond it Join returns ErrNoSpace. Default 65536.
 	MaxLocalMembers int
@@ -198,7 +203,8 @@ const (
 	DefaultMaxPendingControl = 1024
 	DefaultSyncChunk         = 64 << 10
 	DefaultMaxLocalMembers   = 65536
-	DefaultMaxQueued         = 128
+	DefaultMaxQueued         = 1024
+	DefaultMaxQueuedBytes    = 1 << 20
 	DefaultMaxMessageSize    = totem.DefaultMaxMessageSize - MessageOverhead
 )
 
@@ -214,6 +220,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncChunk < 1024 {
 		c.SyncChunk = 1024
+	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
 	if c.MaxQueued == 0 {
 		c.MaxQueued = DefaultMaxQueued
