@@ -205,6 +205,22 @@ func (d *dumper) packet(pkt gopacket.Packet, ci gopacket.CaptureInfo) {
 		fmt.Fprintf(d.out, "%s udp len=%d: %s\n", prefix, len(udp.Payload), reason)
 		return
 	}
+	if len(l.Datagrams) > 1 {
+		// Captured on the sending host before segmentation: several
+		// datagrams back to back, each printed on its own.
+		for i, dg := range l.Datagrams {
+			one := gopacket.NewPacket(dg, rrplayer.LayerTypeRRP, gopacket.Default)
+			if r, ok := one.Layer(rrplayer.LayerTypeRRP).(*rrplayer.RRP); ok {
+				d.datagram(fmt.Sprintf("%s [%d/%d]", prefix, i+1, len(l.Datagrams)), r)
+			}
+		}
+		return
+	}
+	d.datagram(prefix, l)
+}
+
+// datagram prints one rrp datagram, decrypted and decoded if it can.
+func (d *dumper) datagram(prefix string, l *rrplayer.RRP) {
 	if l.Type == rrp.TypeHeartbeat && !d.heartbeats {
 		return
 	}

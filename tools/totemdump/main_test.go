@@ -165,3 +165,46 @@ func TestDumpPcapng(t *testing.T) {
 		t.Fatalf("pcapng output:\n%s", out.String())
 	}
 }
+
+// A packet captured on the sending host before segmentation offload holds
+// several rrp datagrams back to back: each is decrypted and printed.
+func TestDumpOffloadedPacket(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "authkey")
+	if err := rrp.GenerateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := rrp.ReadKey(keyFile)
+	ring := totem.RingID{Rep: 1, Seq: 4}
+	var udp []byte
+	for i, p := range []totem.Packet{
+		&totem.Mcast{Ring: ring, Seq: 20, Sender: 1, Entries: []totem.Entry{{Guarantee: totem.Agreed, Total: 5, Data: []byte("one..")}}},
+		&totem.Mcast{Ring: ring, Seq: 21, Sender: 1, Entries: []totem.Entry{{Guarantee: totem.Agreed, Total: 5, Data: []byte("two..")}}},
+		&totem.Token{Ring: ring, TokenSeq: 10, Seq: 21, Aru: 21, AruSetter: 1},
+	} {
+		dg, err := rrp.AppendPacket(nil, rrp.Header{Type: rrp.TypeFrame, From: 1, To: 2, Incarnation: 5, Seq: uint64(i + 1)}, totem.Encode(p), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		udp = append(udp, dg...)
+	}
+	wire := frameOnWire(t, udp, rrp.DefaultPort, rrp.DefaultPort)
+	p := filepath.Join(dir, "gso.pcap")
+	f, _ := os.Create(p)
+	w := pcapgo.NewWriter(f)
+	w.WriteFileHeader(65536, layers.LinkTypeEthernet)
+	w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(1700000000, 0), CaptureLength: len(wire), Length: len(wire)}, wire)
+	f.Close()
+	var out, errb bytes.Buffer
+	if rc := run([]string{"-r", p, "-k", keyFile}, &out, &errb); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	for _, want := range []string{"[1/3]", "seq=20", "[2/3]", "seq=21", "[3/3]", "token ring=1.4"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("no %q in:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "authentication") {
+		t.Fatalf("a datagram failed to open:\n%s", out.String())
+	}
+}
