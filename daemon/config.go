@@ -40,6 +40,11 @@ type Config struct {
 	// clear and unauthenticated: only for benchmarks on an isolated
 	// network, like Corosync's crypto_cipher none).
 	Crypto string `toml:"crypto"`
+	// Offload is "on" (the default: UDP segmentation offload on send and
+	// receive coalescing where the kernel has them, falling back by
+	// itself) or "off" (one system-call entry per datagram, for a kernel
+	// or a network path that mishandles offloaded packets).
+	Offload string `toml:"offload"`
 	// Transport is "udpu" (unicast to every node) or "udp" (multicast).
 	Transport string `toml:"transport"`
 	// LinkMode is "passive" (fail over between links) or "active" (send on
@@ -141,6 +146,7 @@ func DefaultConfig() Config {
 		StateDir:  DefaultStateDir,
 		KeyFile:   DefaultKeyFile,
 		Crypto:    "on",
+		Offload:   "on",
 		Transport: "udpu",
 		LinkMode:  "passive",
 		Port:      DefaultPort,

@@ -18,6 +18,7 @@ func BindFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory of the ring-sequence state file")
 	fs.StringVar(&cfg.KeyFile, "keyfile", cfg.KeyFile, "cluster key file (made by: totemctl keygen)")
 	fs.StringVar(&cfg.Crypto, "crypto", cfg.Crypto, `"on" (encrypt and authenticate with the key) or "off" (no key: benchmarks on an isolated network only)`)
+	fs.StringVar(&cfg.Offload, "offload", cfg.Offload, `"on" (UDP segmentation offload and receive coalescing where the kernel has them) or "off"`)
 	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, `"udpu" (unicast) or "udp" (multicast)`)
 	fs.StringVar(&cfg.LinkMode, "link-mode", cfg.LinkMode, `"passive" or "active" redundant links`)
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "UDP port of node addresses given without one")

@@ -222,3 +222,20 @@ func TestCheckCrypto(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckOffload(t *testing.T) {
+	for _, c := range []struct {
+		offload string
+		bad     bool
+	}{{"on", false}, {"off", false}, {"yes", true}} {
+		cfg := DefaultConfig()
+		cfg.NodeID = 1
+		cfg.KeyFile = "/k"
+		cfg.Nodes = []NodeOption{{NodeID: 1, Addrs: []string{"127.0.0.1:5405"}}}
+		cfg.Offload = c.offload
+		bad := slices.ContainsFunc(CheckConfig(&cfg, nil, nil), func(p Problem) bool { return p.Key == "offload" })
+		if bad != c.bad {
+			t.Errorf("offload %q: reported %v, want %v", c.offload, bad, c.bad)
+		}
+	}
+}

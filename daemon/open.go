@@ -40,6 +40,7 @@ func (d *Daemon) openEngines(ecfg totem.Config) (int, error) {
 		Mode:              rrp.Mode(cfg.LinkMode),
 		Key:               key,
 		Insecure:          cfg.Crypto == "off",
+		NoOffload:         cfg.Offload == "off",
 		Logger:            d.log.With("component", "rrp"),
 	}
 	for _, n := range cfg.Nodes {
