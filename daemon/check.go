@@ -59,7 +59,7 @@ func CheckConfig(cfg *Config, lines map[string]int, localAddrs []netip.Addr) Pro
 	default:
 		add("crypto", fmt.Sprintf("unknown value %q", cfg.Crypto), `use "on" (the default) or "off"`)
 	}
-	if cfg.Offload != "on" && cfg.Offload != "off" {
+	if cfg.Offload != "" && cfg.Offload != "on" && cfg.Offload != "off" {
 		add("offload", fmt.Sprintf("unknown value %q", cfg.Offload), `use "on" (the default) or "off"`)
 	}
 	if cfg.IPC.Socket == "" {
