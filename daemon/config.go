@@ -62,7 +62,11 @@ type Config struct {
 	// its memory locked (see SetRealtime), like Corosync's
 	// system.sched_rr: on a busy machine the token then keeps to short
 	// timeouts. Off by default: it needs root, and a real-time daemon
-	// competes with the machine's other real-time work.
+	// competes with the machine's other real-time work. It is meant for
+	// one totemd per machine: three real-time daemons sharing 2 CPUs
+	// starved each other (the Go runtime's spinning threads run at the
+	// same priority) and formed 20 times more rings under load, not fewer
+	// (bench/compare/spurious.sh).
 	SchedRR bool `toml:"sched_rr"`
 
 	Totem   TotemOptions `toml:"totem"`
