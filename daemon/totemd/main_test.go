@@ -33,7 +33,7 @@ keyfile = "`+key+`"
 [totem]
 tokn = 100
 window_size = 0
-max_messages = 99
+max_messages = 999
 [[node]]
 nodeid = 1
 addrs = ["127.0.0.1:5405"]
