@@ -17,7 +17,7 @@
 //	for ev := range h.Events() {                      // closed when the connection ends; then h.Err()
 //		switch ev := ev.(type) {
 //		case *client.Message:    // ev.Group, ev.NodeID, ev.PID, ev.Guarantee, ev.Data
-//		case *client.ConfChange: // ev.Group, ev.Members, ev.Joined, ev.Left (Member.Reason), ev.Transitional
+//		case *client.ConfChange: // ev.Group, ev.Members, ev.Joined, ev.Left (Member.Reason), ev.Transitional, ev.Ring
 //		case *client.Undelivered: // one of our messages was discarded (rare): resend ev.Data?
 //		case *client.RingChange:  // ev.Ring, ev.Members (only with Options.RingChanges)
 //		}
