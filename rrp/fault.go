@@ -24,7 +24,8 @@ type Fault struct {
 func (f Fault) active() bool { return f.Drop > 0 || f.Delay > 0 || f.Duplicate > 0 || f.Cut }
 
 func (f Fault) validate() error {
-	if f.Drop < 0 || f.Drop > 1 || f.Duplicate < 0 || f.Duplicate > 1 {
+	// Written so that NaN fails too.
+	if !(f.Drop >= 0 && f.Drop <= 1) || !(f.Duplicate >= 0 && f.Duplicate <= 1) {
 		return fmt.Errorf("rrp: fault rates must be within 0..1 (drop %v, duplicate %v)", f.Drop, f.Duplicate)
 	}
 	if f.Delay < 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"testing"
 	"time"
@@ -397,6 +398,9 @@ func TestFaultInjection(t *testing.T) {
 	waitFor(t, 5*time.Second, "link up", func() bool { return allUp(ts) })
 	if err := ts[0].SetFault(0, Fault{Drop: 2}); err == nil {
 		t.Fatal("drop rate 2 accepted")
+	}
+	if err := ts[0].SetFault(0, Fault{Duplicate: math.NaN()}); err == nil {
+		t.Fatal("duplicate rate NaN accepted")
 	}
 	if err := ts[0].SetFault(5, Fault{}); err == nil {
 		t.Fatal("fault on missing link accepted")
