@@ -654,10 +654,8 @@ func (h *Handle) Leave(ctx context.Context, group string) error {
 	}
 }
 
-// TrySend multicasts data to group (which this handle must have joined)
-// with guarantee g, or returns ErrTryAgain at once when the ring cannot
-// take it now. data may be reused once TrySend returns.
-func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guarantee) error {
+// checkSend checks the arguments of a send before anything is queued.
+func (h *Handle) checkSend(group string, data []byte, g Guarantee) error {
 	if err := checkGroup(group); err != nil {
 		return err
 	}
@@ -666,6 +664,16 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 	}
 	if len(data) > h.welcome.MaxMessage {
 		return &TooBigError{Size: len(data), Limit: h.welcome.MaxMessage}
+	}
+	return nil
+}
+
+// TrySend multicasts data to group (which this handle must have joined)
+// with guarantee g, or returns ErrTryAgain at once when the ring cannot
+// take it now. data may be reused once TrySend returns.
+func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guarantee) error {
+	if err := h.checkSend(group, data, g); err != nil {
+		return err
 	}
 	_, err := h.call(ctx, ipc.Request{Op: ipc.OpSend, Group: group, Guarantee: uint8(g), Data: data})
 	return err
@@ -690,14 +698,8 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 // before the request could be written), nothing was sent and done is not
 // called. data may be reused once SendAsync returns.
 func (h *Handle) SendAsync(ctx context.Context, group string, data []byte, g Guarantee, done func(error)) error {
-	if err := checkGroup(group); err != nil {
+	if err := h.checkSend(group, data, g); err != nil {
 		return err
-	}
-	if g != Agreed && g != Safe {
-		return fmt.Errorf("%w: guarantee must be Agreed or Safe", ErrInvalid)
-	}
-	if len(data) > h.welcome.MaxMessage {
-		return &TooBigError{Size: len(data), Limit: h.welcome.MaxMessage}
 	}
 	if done == nil {
 		done = func(error) {}

@@ -802,7 +802,6 @@ func TestOutsideSendersOnlyInTransitionalViews(t *testing.T) {
 		r.settle()
 		// Proposed on the rings of one node, ordered only in the merged
 		// ring, while its sync runs.
-		r.inflight = false
 		if err := r.send(1, 1, 11, "g", fmt.Sprint("from1-", seed), totem.Agreed); err != nil {
 			t.Fatal(err)
 		}
@@ -814,12 +813,10 @@ func TestOutsideSendersOnlyInTransitionalViews(t *testing.T) {
 		r.partition([]totem.NodeID{1}, []totem.NodeID{2})
 		r.inflight = false
 		r.settle()
-		for _, p := range []struct {
-			id   totem.NodeID
-			conn cpg.ConnID
-		}{{1, 1}, {2, 2}} {
+		for _, id := range []totem.NodeID{1, 2} {
+			evs := r.node(id).eventsFor(cpg.ConnID(id)) // node i's process is on conn i
 			var view *cpg.ConfChg
-			for _, ev := range r.node(p.id).eventsFor(p.conn) {
+			for _, ev := range evs {
 				switch e := ev.(type) {
 				case cpg.ConfChg:
 					view = &e
@@ -830,7 +827,7 @@ func TestOutsideSendersOnlyInTransitionalViews(t *testing.T) {
 					hit++
 					if !view.Transitional {
 						t.Fatalf("seed %d: node %d delivered %q from %d:%d outside its view %+v, which is not transitional: %s",
-							seed, p.id, e.Data, e.Sender, e.Pid, *view, describe(r.node(p.id).eventsFor(p.conn)))
+							seed, id, e.Data, e.Sender, e.Pid, *view, describe(evs))
 					}
 				}
 			}
