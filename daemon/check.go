@@ -62,6 +62,9 @@ func CheckConfig(cfg *Config, lines map[string]int, localAddrs []netip.Addr) Pro
 	if cfg.Offload != "" && cfg.Offload != "on" && cfg.Offload != "off" {
 		add("offload", fmt.Sprintf("unknown value %q", cfg.Offload), `use "on" (the default) or "off"`)
 	}
+	if cfg.GoMaxProcs < 0 {
+		add("gomaxprocs", fmt.Sprintf("%d is negative", cfg.GoMaxProcs), "use 1 (the default), a thread count, or 0 for one per CPU")
+	}
 	if cfg.IPC.Socket == "" {
 		add("ipc.socket", "is empty", "set it to a socket path, like "+ipc.DefaultSocket)
 	}

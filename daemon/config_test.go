@@ -70,6 +70,7 @@ func TestCheckConfigReportsEveryProblem(t *testing.T) {
 	text := `nodeid = 7
 trasport = "udpu"
 port = 70000
+gomaxprocs = -2
 [totem]
 profile = "fastest"
 token = "3 s"
@@ -91,14 +92,15 @@ queue_bytes = 1048576
 	want := map[string]int{ // key -> line
 		"trasport":           2,
 		"port":               3,
-		"totem.profile":      5,
-		"totem.token":        6,
-		"totem.max_messages": 8,
-		"logging.level":      10,
-		"node[1].nodeid":     15,
-		"node[1].addrs":      16,
+		"gomaxprocs":         4,
+		"totem.profile":      6,
+		"totem.token":        7,
+		"totem.max_messages": 9,
+		"logging.level":      11,
+		"node[1].nodeid":     16,
+		"node[1].addrs":      17,
 		"nodeid":             1,
-		"ipc.queue_bytes":    18,
+		"ipc.queue_bytes":    19,
 	}
 	for key, line := range want {
 		found := false

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	log.Info("totemd starting", "version", Version, "socket", cfg.IPC.Socket, "ring_seq", ecfg.RingSeq,
-		"token", ecfg.RuntimeToken(), "consensus", ecfg.Consensus, "nodes", len(cfg.Nodes))
+		"token", ecfg.RuntimeToken(), "consensus", ecfg.Consensus, "nodes", len(cfg.Nodes), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return d, nil
 }
 

@@ -85,7 +85,7 @@ type Config struct {
 	NoOffload bool
 
 	// wrapConn, for tests, wraps each link's sending socket.
-	wrapConn func(batchConn) batchConn
+	wrapConn func(batchWriter) batchWriter
 	// AuthLogInterval bounds how often authentication failures from one
 	// peer address are logged.
 	AuthLogInterval time.Duration

@@ -10,6 +10,11 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
+// batchWriter writes datagrams in batches (sendmmsg on Linux).
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
 // batchConn reads and writes datagrams in batches (recvmmsg/sendmmsg on
 // Linux). ipv4.PacketConn and ipv6.PacketConn both implement it.
 type batchConn interface {
@@ -17,13 +22,24 @@ type batchConn interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
+// sender writes a link's datagrams: rawSender on Linux.
+type sender interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	gsoCapable() bool
+	Close() error
+}
+
 // link is one network: its sockets, resolved peers, state and counters.
 type link struct {
 	idx  int
 	spec linkSpec
 
-	conn *net.UDPConn // bound to spec.bind; sends everything, receives UDPU
+	conn *net.UDPConn // bound to spec.bind; receives UDPU
 	pc   batchConn
+	// out sends everything: pc, or a sending socket of its own where the
+	// system has one (see rawSender).
+	out    batchWriter
+	sender sender
 	// UDP links: the socket bound to the group address.
 	mconn *net.UDPConn
 	mpc   batchConn
@@ -69,8 +85,9 @@ func (l *link) open(sockBuf int, offload bool) error {
 		l.peerAddrs[id] = net.UDPAddrFromAddrPort(a)
 	}
 	if !l.multicast() {
+		l.openSender(sockBuf, nil)
 		if offload {
-			l.gso.Store(probeGSO(conn))
+			l.gso.Store(l.gsoCapable())
 			l.gro = enableGRO(conn)
 		}
 		return nil
@@ -111,11 +128,29 @@ func (l *link) open(sockBuf int, offload bool) error {
 		l.mconn.Close()
 		return fmt.Errorf("rrp: link %d: multicast setup on %s: %w", l.idx, ifi.Name, err)
 	}
+	l.openSender(sockBuf, ifi)
 	if offload {
-		l.gso.Store(probeGSO(conn))
+		l.gso.Store(l.gsoCapable())
 		l.gro = enableGRO(l.mconn)
 	}
 	return nil
+}
+
+// openSender sets up l.out: a sending socket of its own where the system
+// has one (ifi: the multicast interface), else the receiving socket.
+func (l *link) openSender(sockBuf int, ifi *net.Interface) {
+	l.out = l.pc
+	if s, err := newSender(l.spec.bind.Addr(), sockBuf, ifi, l.spec.ttl); err == nil {
+		l.sender, l.out = s, s
+	}
+}
+
+// gsoCapable reports whether sends on l may use segmentation offload.
+func (l *link) gsoCapable() bool {
+	if l.sender != nil {
+		return l.sender.gsoCapable()
+	}
+	return probeGSO(l.conn)
 }
 
 func (l *link) close() {
@@ -124,6 +159,9 @@ func (l *link) close() {
 	}
 	if l.mconn != nil {
 		l.mconn.Close()
+	}
+	if l.sender != nil {
+		l.sender.Close()
 	}
 }
 

@@ -184,7 +184,7 @@ func (t *Transport) writeGSO(l *link, msgs []ipv4.Message, hbs []bool, s *gsoScr
 	}
 	units := s.units
 	for k := 0; k < len(units); {
-		n, err := l.pc.WriteBatch(units[k:], 0)
+		n, err := l.out.WriteBatch(units[k:], 0)
 		if n < 0 {
 			n = 0
 		}

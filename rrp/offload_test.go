@@ -234,7 +234,7 @@ func skipUnlessLinux(t *testing.T) {
 // refusingConn fails every segmented send (one carrying a control
 // message) with err, like a kernel or device without UDP segmentation.
 type refusingConn struct {
-	batchConn
+	batchWriter
 	err     error
 	refused atomic.Int64
 }
@@ -246,11 +246,11 @@ func (c *refusingConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 				c.refused.Add(1)
 				return -1, &net.OpError{Op: "write", Net: "udp", Err: c.err}
 			}
-			n, err := c.batchConn.WriteBatch(ms[:i], flags)
+			n, err := c.batchWriter.WriteBatch(ms[:i], flags)
 			return n, err
 		}
 	}
-	return c.batchConn.WriteBatch(ms, flags)
+	return c.batchWriter.WriteBatch(ms, flags)
 }
 
 // TestOffloadFallback: when the kernel refuses a segmented send, the link
@@ -264,8 +264,8 @@ func TestOffloadFallback(t *testing.T) {
 			var logs logBuf
 			cfgs[0].Logger = logs.logger()
 			var rc *refusingConn
-			cfgs[0].wrapConn = func(c batchConn) batchConn {
-				rc = &refusingConn{batchConn: c, err: errno}
+			cfgs[0].wrapConn = func(c batchWriter) batchWriter {
+				rc = &refusingConn{batchWriter: c, err: errno}
 				return rc
 			}
 			ts := startAll(t, cfgs)
@@ -291,8 +291,8 @@ func TestOffloadFallback(t *testing.T) {
 func TestOffloadNetworkErrorIsNotRefusal(t *testing.T) {
 	skipUnlessLinux(t)
 	cfgs := loopbackConfigs(t, "127.0.0.1", 2, 1)
-	cfgs[0].wrapConn = func(c batchConn) batchConn {
-		return &refusingConn{batchConn: c, err: syscall.EHOSTUNREACH}
+	cfgs[0].wrapConn = func(c batchWriter) batchWriter {
+		return &refusingConn{batchWriter: c, err: syscall.EHOSTUNREACH}
 	}
 	ts := startAll(t, cfgs)
 	ts[0].links[0].gso.Store(true)

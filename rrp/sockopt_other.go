@@ -3,6 +3,7 @@
 package rrp
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -67,3 +68,9 @@ func probeGSO(*net.UDPConn) bool          { return false }
 func enableGRO(*net.UDPConn) bool         { return false }
 func putGSOCmsg(b []byte, seg int) []byte { return nil }
 func groSegment(oob []byte) int           { return 0 }
+
+// newSender reports that this system has no sending socket of its own for
+// a link: the link sends on its receiving socket.
+func newSender(bind netip.Addr, sockBuf int, ifi *net.Interface, ttl int) (sender, error) {
+	return nil, errors.ErrUnsupported
+}

@@ -117,7 +117,7 @@ func New(cfg Config) (*Transport, error) {
 			return nil, err
 		}
 		if c.wrapConn != nil {
-			l.pc = c.wrapConn(l.pc)
+			l.out = c.wrapConn(l.out)
 		}
 		t.links = append(t.links, l)
 		t.allMask |= 1 << i
@@ -379,7 +379,7 @@ func (t *Transport) writeMsgs(l *link, msgs []ipv4.Message, hbs []bool, gso *gso
 	}
 	c := &l.counters
 	for i := 0; i < len(msgs); {
-		n, err := l.pc.WriteBatch(msgs[i:], 0)
+		n, err := l.out.WriteBatch(msgs[i:], 0)
 		if n < 0 {
 			n = 0 // the batch calls return -1 with an error
 		}

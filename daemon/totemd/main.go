@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -128,6 +129,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := daemon.NewLogger(cfg.Logging, stderr)
+	if os.Getenv("GOMAXPROCS") == "" && cfg.GoMaxProcs > 0 {
+		runtime.GOMAXPROCS(cfg.GoMaxProcs)
+	}
 	if cfg.SchedRR {
 		if err := daemon.SetRealtime(); err != nil {
 			log.Warn("sched_rr: cannot run in real time; running as a normal process (a busy machine may delay the token)", "err", err)
