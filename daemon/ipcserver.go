@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -247,7 +248,7 @@ type ipcConn struct {
 	spare   [][]byte // written buffers of our own, for reuse
 	// raw is the socket for the loop's non-blocking writes (nil: none).
 	raw syscall.RawConn
-	iov [][]byte // the loop's writev vector
+	iov []unix.Iovec // the loop's writev vector
 	// dirty: on the server's dirty list (the loop's).
 	dirty  bool
 	closed bool
@@ -478,12 +479,17 @@ func (ic *ipcConn) writeNow() {
 	iov := ic.iov[:0]
 	total := 0
 	for _, o := range q {
-		iov = append(iov, o.b)
+		if len(o.b) == 0 {
+			continue
+		}
+		v := unix.Iovec{Base: &o.b[0]}
+		v.SetLen(len(o.b))
+		iov = append(iov, v)
 		total += len(o.b)
 	}
 	n, err := 0, error(nil)
 	if rerr := ic.raw.Write(func(fd uintptr) bool {
-		n, err = unix.Writev(int(fd), iov)
+		n, err = rawWritev(fd, iov)
 		return true // one attempt: never wait for the socket
 	}); rerr != nil {
 		err = rerr
@@ -535,6 +541,26 @@ func (ic *ipcConn) writeNow() {
 	ic.q = q[:rest]
 	ic.mu.Unlock()
 	ic.kick()
+}
+
+// rawWritev is writev(2) on a non-blocking socket, entered directly rather
+// than through the runtime's syscall path: that path woke the runtime's
+// monitor thread on most writes of an otherwise idle daemon (880 futex
+// wakeups a second at 18,000 msgs/s), and the write never blocks.
+func rawWritev(fd uintptr, iov []unix.Iovec) (int, error) {
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		}
+		return -1, e
+	}
 }
 
 // sendFrame queues an encoded frame (which may be shared with other

@@ -15,6 +15,11 @@ type batchWriter interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
+// batchReader reads datagrams in batches (recvmmsg on Linux).
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
 // batchConn reads and writes datagrams in batches (recvmmsg/sendmmsg on
 // Linux). ipv4.PacketConn and ipv6.PacketConn both implement it.
 type batchConn interface {

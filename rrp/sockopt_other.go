@@ -74,3 +74,9 @@ func groSegment(oob []byte) int           { return 0 }
 func newSender(bind netip.Addr, sockBuf int, ifi *net.Interface, ttl int) (sender, error) {
 	return nil, errors.ErrUnsupported
 }
+
+// newBatchReader returns the reader of a link's datagrams: pc, c's batch
+// view.
+func newBatchReader(c *net.UDPConn, pc batchConn) (batchReader, error) {
+	return pc, nil
+}

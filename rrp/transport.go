@@ -133,12 +133,17 @@ func New(cfg Config) (*Transport, error) {
 	slices.SortFunc(t.peerList, func(a, b *peer) int { return int(a.id) - int(b.id) })
 	t.sendPool.New = func() any { return new(sendBuf) }
 	for _, l := range t.links {
-		pc := l.pc
+		c, pc := l.conn, l.pc
 		if l.multicast() {
-			pc = l.mpc
+			c, pc = l.mconn, l.mpc
+		}
+		r, err := newBatchReader(c, pc)
+		if err != nil {
+			t.Close()
+			return nil, err
 		}
 		t.wg.Add(1)
-		go t.readLoop(l, pc)
+		go t.readLoop(l, r)
 	}
 	t.wg.Add(1)
 	go t.heartbeatLoop()
@@ -404,7 +409,7 @@ func (t *Transport) writeMsgs(l *link, msgs []ipv4.Message, hbs []bool, gso *gso
 }
 
 // readLoop reads datagrams from one socket until Close.
-func (t *Transport) readLoop(l *link, pc batchConn) {
+func (t *Transport) readLoop(l *link, pc batchReader) {
 	defer t.wg.Done()
 	maxPayload := l.spec.maxPayload()
 	bufSize, batch := maxPayload, t.cfg.RecvBatch

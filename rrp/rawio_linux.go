@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
@@ -268,4 +269,114 @@ func (s *rawSender) Close() error {
 	}
 	s.closed = true
 	return unix.Close(s.fd)
+}
+
+// rawReader reads a socket's datagrams with recvmmsg entered directly
+// (the socket stays with the Go poller, which waits for it to become
+// readable). Entering through the runtime's syscall path woke the
+// runtime's monitor thread on most reads of an otherwise idle daemon
+// (1,700 futex wakeups a second at 17,000 msgs/s).
+type rawReader struct {
+	rc    syscall.RawConn
+	hdrs  []mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+}
+
+// newBatchReader returns the reader of c's datagrams.
+func newBatchReader(c *net.UDPConn, _ batchConn) (batchReader, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &rawReader{rc: rc}, nil
+}
+
+// ReadBatch reads datagrams into ms (one buffer each, with room for
+// control data in OOB) like ipv4.PacketConn's: it sets N, NN, Flags and
+// Addr of the first n and returns n, waiting until at least one arrives.
+func (r *rawReader) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	if cap(r.hdrs) < len(ms) {
+		r.hdrs = make([]mmsghdr, len(ms))
+		r.iovs = make([]unix.Iovec, len(ms))
+		r.names = make([]unix.RawSockaddrInet6, len(ms))
+	}
+	hdrs, iovs, names := r.hdrs[:len(ms)], r.iovs[:len(ms)], r.names[:len(ms)]
+	for i := range ms {
+		m := &ms[i]
+		if len(m.Buffers) != 1 || len(m.Buffers[0]) == 0 {
+			return 0, errors.New("rrp: rawReader needs one non-empty buffer per message")
+		}
+		iovs[i] = unix.Iovec{Base: &m.Buffers[0][0]}
+		iovs[i].SetLen(len(m.Buffers[0]))
+		hdrs[i] = mmsghdr{}
+		h := &hdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&names[i]))
+		h.Namelen = unix.SizeofSockaddrInet6
+		h.Iov = &iovs[i]
+		h.SetIovlen(1)
+		if len(m.OOB) > 0 {
+			h.Control = &m.OOB[0]
+			h.SetControllen(len(m.OOB))
+		}
+	}
+	var n int
+	var errno syscall.Errno
+	err := r.rc.Read(func(fd uintptr) bool {
+		for {
+			r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(ms)), 0, 0, 0)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait until readable
+			}
+			n, errno = int(r1), e
+			return true
+		}
+	})
+	runtime.KeepAlive(ms)
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("recvmmsg", errno)
+	}
+	if err != nil {
+		clear(hdrs)
+		clear(iovs)
+		return 0, err
+	}
+	for i := 0; i < n; i++ {
+		h := &hdrs[i]
+		ms[i].N = int(h.len)
+		ms[i].NN = int(h.hdr.Controllen)
+		ms[i].Flags = int(h.hdr.Flags)
+		ms[i].Addr = udpAddrOf(&names[i])
+	}
+	clear(hdrs)
+	clear(iovs)
+	return n, nil
+}
+
+// udpAddrOf converts a received socket address.
+func udpAddrOf(sa *unix.RawSockaddrInet6) *net.UDPAddr {
+	port := func(p uint16) int {
+		b := (*[2]byte)(unsafe.Pointer(&p))
+		return int(b[0])<<8 | int(b[1])
+	}
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return &net.UDPAddr{IP: net.IPv4(sa4.Addr[0], sa4.Addr[1], sa4.Addr[2], sa4.Addr[3]), Port: port(sa4.Port)}
+	case unix.AF_INET6:
+		a := &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: port(sa.Port)}
+		if sa.Scope_id != 0 {
+			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
+				a.Zone = ifi.Name
+			}
+		}
+		return a
+	}
+	return nil
 }
