@@ -241,6 +241,24 @@ func (s *Service) Send(conn ConnID, pid uint32, group string, data []byte, g tot
 	}
 }
 
+// SendReady reports whether the service has room for data sends again
+// after refusing some with ErrTryAgain: a ring, no sync under way, and
+// Totem's queue at most three quarters of the bounds (so that the senders
+// it wakes find room for more than one message each).
+func (s *Service) SendReady() bool {
+	if !s.haveRing || s.syncing || len(s.ctrl) > 0 || len(s.syncOut) > 0 {
+		return false
+	}
+	if q, ok := s.p.(queueReporter); ok {
+		st := q.Status()
+		if (s.cfg.MaxQueued > 0 && st.QueuedMessages*4 > s.cfg.MaxQueued*3) ||
+			(s.cfg.MaxQueuedBytes > 0 && st.QueuedBytes*4 > s.cfg.MaxQueuedBytes*3) {
+			return false
+		}
+	}
+	return true
+}
+
 // ConnGone tells the service that connection conn is closed (the client
 // exited or died). Every membership of its process ends with reason
 // PROCDOWN, seen by the other members; conn receives no more events. It

@@ -897,5 +897,22 @@ func TestSendBoundedByTotemQueue(t *testing.T) {
 		if sent != c.want {
 			t.Errorf("%d-byte messages: %d accepted before try-again, want %d", c.size, sent, c.want)
 		}
+		// SendReady says when to try again: once the queue is down to
+		// three quarters of the bound that refused.
+		if s.SendReady() {
+			t.Errorf("%d-byte messages: SendReady with a full queue", c.size)
+		}
+		drained := 0
+		for !s.SendReady() && q.st.QueuedMessages > 0 {
+			q.st.QueuedMessages--
+			q.st.QueuedBytes -= len(q.out[drained])
+			drained++
+		}
+		if st := q.st; st.QueuedMessages == 0 || st.QueuedMessages*4 > 3*cpg.DefaultMaxQueued || st.QueuedBytes*4 > 3*cpg.DefaultMaxQueuedBytes {
+			t.Errorf("%d-byte messages: SendReady with %d messages (%d bytes) of %d queued, want the first point at three quarters of the bounds", c.size, st.QueuedMessages, st.QueuedBytes, sent)
+		}
+		if err := s.Send(1, 10, "g", make([]byte, c.size), totem.Agreed); err != nil {
+			t.Errorf("%d-byte messages: send after SendReady: %v", c.size, err)
+		}
 	}
 }

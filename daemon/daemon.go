@@ -45,6 +45,8 @@ type Daemon struct {
 	ipcIn chan loopInput
 
 	conns map[cpg.ConnID]*ipcConn
+	// blocked lists the connections owed an EventReady (see unblockSenders).
+	blocked []*ipcConn
 
 	// Counters owned by the loop.
 	persistErrors, sendErrors, stepErrors uint64
@@ -237,7 +239,31 @@ func (d *Daemon) drain() time.Duration {
 		d.cpg.Flush()
 	}
 	d.dispatch(d.cpg.Events())
+	d.unblockSenders()
 	return deadline
+}
+
+// unblockSenders sends EventReady to the connections whose sends were
+// refused, once a send would be accepted again.
+func (d *Daemon) unblockSenders() {
+	if len(d.blocked) == 0 || !d.cpg.SendReady() {
+		return
+	}
+	k := 0
+	for _, c := range d.blocked {
+		switch {
+		case c.isClosed():
+		case c.congested():
+			d.blocked[k] = c
+			k++
+			continue
+		default:
+			c.sendEvent(&ipc.Event{Type: ipc.EventReady})
+		}
+		c.sendBlocked = false
+	}
+	clear(d.blocked[k:])
+	d.blocked = d.blocked[:k]
 }
 
 func (d *Daemon) dispatch(evs []cpg.Event) {
@@ -355,10 +381,15 @@ func (d *Daemon) handleRequest(c *ipcConn, req *ipc.Request) *ipc.Reply {
 		if len(req.Data) > d.srv.maxMsg {
 			return &ipc.Reply{Code: ipc.TooBig, Error: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", len(req.Data), d.srv.maxMsg)}
 		}
-		if c.congested() {
-			return &ipc.Reply{Code: ipc.TryAgain, Error: "read your deliveries: your queue at the daemon is more than half full"}
+		rep := &ipc.Reply{Code: ipc.TryAgain, Error: "read your deliveries: your queue at the daemon is more than half full"}
+		if !c.congested() {
+			rep = replyErr(d.cpg.Send(id, pid, req.Group, req.Data, totem.Guarantee(req.Guarantee)))
 		}
-		return replyErr(d.cpg.Send(id, pid, req.Group, req.Data, totem.Guarantee(req.Guarantee)))
+		if rep.Code == ipc.TryAgain && c.flowEvents && !c.sendBlocked {
+			c.sendBlocked = true
+			d.blocked = append(d.blocked, c)
+		}
+		return rep
 	case ipc.OpMembers:
 		if err := ipc.ValidGroupName(req.Group); err != nil {
 			return &ipc.Reply{Code: ipc.Invalid, Error: err.Error()}

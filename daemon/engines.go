@@ -30,6 +30,7 @@ type groupService interface {
 	Join(conn cpg.ConnID, pid uint32, group string) error
 	Leave(conn cpg.ConnID, pid uint32, group string) error
 	Send(conn cpg.ConnID, pid uint32, group string, data []byte, g totem.Guarantee) error
+	SendReady() bool
 	ConnGone(conn cpg.ConnID)
 	Deliver(d totem.Delivery)
 	Flush()

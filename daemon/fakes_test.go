@@ -99,6 +99,9 @@ func (g *instantGroups) Leave(conn cpg.ConnID, pid uint32, name string) error {
 	return nil
 }
 
+// SendReady: room again once the refusals asked for are used up.
+func (g *instantGroups) SendReady() bool { return g.tryAgain == 0 }
+
 func (g *instantGroups) Send(conn cpg.ConnID, pid uint32, name string, data []byte, gu totem.Guarantee) error {
 	if !slices.Contains(g.groups[name], member{conn, pid}) {
 		return cpg.ErrNotMember

@@ -33,6 +33,12 @@ func testCtx(t *testing.T) context.Context {
 // rawConn opens a connection and completes the handshake by hand.
 func rawConn(t *testing.T, socket string) (*ipc.Conn, ipc.Welcome) {
 	t.Helper()
+	return rawConnHello(t, socket, ipc.Hello{Magic: ipc.Magic, Version: ipc.Version, Name: "raw"})
+}
+
+// rawConnHello is rawConn with the given Hello.
+func rawConnHello(t *testing.T, socket string, hello ipc.Hello) (*ipc.Conn, ipc.Welcome) {
+	t.Helper()
 	nc, err := net.Dial("unix", socket)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,7 @@ func rawConn(t *testing.T, socket string) (*ipc.Conn, ipc.Welcome) {
 	c := ipc.NewConn(nc, 64<<20)
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(testTimeout))
-	if err := c.Write(ipc.Hello{Magic: ipc.Magic, Version: ipc.Version, Name: "raw"}); err != nil {
+	if err := c.Write(hello); err != nil {
 		t.Fatal(err)
 	}
 	var m ipc.ServerMsg
@@ -310,6 +316,50 @@ func TestTryAgain(t *testing.T) {
 	defer cancel()
 	if err := h2.Send(short, "g", []byte("c"), client.Agreed); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Send on a busy ring: %v", err)
+	}
+}
+
+// TestFlowEvents: a client that asked for flow events gets one EventReady
+// after its sends were refused with TryAgain, once a send would be
+// accepted again, and before the reply to the send that then goes
+// through; a client that did not ask gets none.
+func TestFlowEvents(t *testing.T) {
+	for _, asked := range []bool{true, false} {
+		l := startLone(t, 1<<20, IPCOptions{}, func(g *instantGroups) { g.tryAgain = 2 })
+		c, w := rawConnHello(t, l.socket, ipc.Hello{Magic: ipc.Magic, Version: ipc.Version, Name: "flow", FlowEvents: asked})
+		if w.FlowEvents != asked {
+			t.Fatalf("asked for flow events: %v; welcome says %v", asked, w.FlowEvents)
+		}
+		c.Write(ipc.Request{ID: 1, Op: ipc.OpJoin, Group: "g"})
+		var trace []string
+		read := func() ipc.ServerMsg {
+			var m ipc.ServerMsg
+			if err := c.Read(&m); err != nil {
+				t.Fatalf("after %v: %v", trace, err)
+			}
+			switch {
+			case m.Kind == ipc.KindReply:
+				trace = append(trace, fmt.Sprintf("reply %d %v", m.Reply.ID, m.Reply.Code))
+			case m.Kind == ipc.KindEvent && m.Event.Type == ipc.EventReady:
+				trace = append(trace, "ready")
+			}
+			return m
+		}
+		for m := read(); m.Kind != ipc.KindReply; m = read() {
+		}
+		// One send per round trip: refused, refused, then accepted.
+		for id := uint64(2); id <= 4; id++ {
+			c.Write(ipc.Request{ID: id, Op: ipc.OpSend, Group: "g", Guarantee: ipc.Agreed, Data: []byte("x")})
+			for m := read(); m.Kind != ipc.KindReply; m = read() {
+			}
+		}
+		want := "reply 1 ok, reply 2 try-again, reply 3 try-again, ready, reply 4 ok"
+		if !asked {
+			want = "reply 1 ok, reply 2 try-again, reply 3 try-again, reply 4 ok"
+		}
+		if got := strings.Join(trace, ", "); got != want {
+			t.Errorf("flow events %v: got %s, want %s", asked, got, want)
+		}
 	}
 }
 

@@ -184,6 +184,7 @@ func (s *ipcServer) handshake(uc *net.UnixConn) {
 		peer:       peer,
 		name:       h.Name,
 		ringEvents: h.RingEvents,
+		flowEvents: h.FlowEvents,
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
@@ -192,6 +193,7 @@ func (s *ipcServer) handshake(uc *net.UnixConn) {
 	}
 	if err := c.Write(ipc.ServerMsg{Kind: ipc.KindWelcome, Welcome: &ipc.Welcome{
 		Version: ipc.Version, NodeID: s.nodeID, PID: uint32(peer.PID), MaxMessage: s.maxMsg, ConnID: ic.id,
+		FlowEvents: h.FlowEvents,
 	}}); err != nil {
 		c.Close()
 		return
@@ -231,6 +233,11 @@ type ipcConn struct {
 	name string
 	// ringEvents: the client asked for an event at every new ring.
 	ringEvents bool
+	// flowEvents: the client asked for an EventReady after a refused
+	// send; sendBlocked (the loop's): one was refused and the event is
+	// owed.
+	flowEvents  bool
+	sendBlocked bool
 
 	mu sync.Mutex
 	// q holds the buffers waiting for the writer, in order: frames shared

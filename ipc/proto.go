@@ -35,6 +35,11 @@ type Hello struct {
 	// RingEvents asks for an EventRing at every new ring (Corosync's
 	// totem_confchg).
 	RingEvents bool `msgpack:"ring_events,omitempty"`
+	// FlowEvents asks for an EventReady after a send of this connection
+	// was refused with TryAgain, once the daemon has room again: the
+	// client can then refuse sends itself meanwhile instead of moving
+	// their data only to have them refused (Corosync's IPC flow control).
+	FlowEvents bool `msgpack:"flow_events,omitempty"`
 }
 
 // Welcome is the daemon's answer to an accepted Hello.
@@ -48,6 +53,9 @@ type Welcome struct {
 	MaxMessage int `msgpack:"max_message"`
 	// ConnID numbers the connection within the daemon, for logs.
 	ConnID uint64 `msgpack:"conn_id"`
+	// FlowEvents: the daemon sends the EventReady that Hello.FlowEvents
+	// asked for.
+	FlowEvents bool `msgpack:"flow_events,omitempty"`
 }
 
 // Op is the operation a Request asks for.
@@ -297,6 +305,10 @@ const (
 	// EventRing: a new ring was installed (Ring, Nodes); sent only to
 	// clients that asked in Hello.RingEvents.
 	EventRing EventType = 4
+	// EventReady: after refusing a send of this connection with TryAgain,
+	// the daemon has room for sends again; sent only to clients that asked
+	// in Hello.FlowEvents, once per refusal streak.
+	EventReady EventType = 5
 )
 
 // Event is a delivery or a configuration change of a joined group.
