@@ -1,13 +1,13 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/totem-gcs/totem/ipc"
@@ -67,6 +67,7 @@ type pendingReq struct {
 // Handle is one connection to totemd.
 type Handle struct {
 	conn    *ipc.Conn
+	raw     syscall.RawConn // the socket, for the reader's non-blocking writes (nil: none)
 	welcome ipc.Welcome
 
 	// The request path: requests are encoded into wbuf in ID order and
@@ -152,6 +153,7 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 	}
 	h := &Handle{
 		conn:    c,
+		raw:     rawConn(nc),
 		welcome: *m.Welcome,
 		wkick:   make(chan struct{}, 1),
 		maxQ:    opts.MaxPendingEvents,
@@ -228,83 +230,6 @@ func (h *Handle) end(err error) {
 	case h.qwake <- struct{}{}:
 	default:
 	}
-}
-
-func (h *Handle) reader() {
-	var bye string
-	var names ipc.StringCache
-	// Scratch for the decoder: answer and convertEvent copy what they keep.
-	var reply ipc.Reply
-	var event ipc.Event
-	for {
-		p, err := h.conn.ReadFrameShared()
-		m := ipc.ServerMsg{Reply: &reply, Event: &event}
-		if err == nil {
-			err = ipc.DecodeServerMsg(p, &m, &names)
-		}
-		if err != nil {
-			h.end(&DisconnectedError{Reason: bye, Err: err})
-			return
-		}
-		switch m.Kind {
-		case ipc.KindReply:
-			if m.Reply != nil {
-				h.answer(m.Reply)
-			}
-		case ipc.KindEvent:
-			if m.Event != nil && m.Event.Data != nil {
-				// The frame lives in the read buffer.
-				m.Event.Data = bytes.Clone(m.Event.Data)
-			}
-			if ev := convertEvent(m.Event); ev != nil && !h.queueEvent(ev) {
-				return
-			}
-			if m.Event != nil && m.Event.Type == ipc.EventDeliver && m.Event.NodeID == h.welcome.NodeID {
-				h.noteProgress()
-			}
-		case ipc.KindBye:
-			bye = m.Bye
-		}
-		if h.conn.Buffered() == 0 {
-			// Before waiting for more: requests queued behind the ones
-			// just answered go out now.
-			h.wmu.Lock()
-			idle := len(h.wbuf) > 0 && !h.writing
-			h.wmu.Unlock()
-			if idle {
-				h.kickWriter()
-			}
-		}
-	}
-}
-
-// queueEvent hands ev to the application, or queues it for the pump; it
-// reports false when the handle ended because the application stopped
-// reading.
-func (h *Handle) queueEvent(ev Event) bool {
-	h.mu.Lock()
-	if len(h.queue) == 0 && !h.pumping && h.err == nil {
-		// Nothing waits before it: straight to the channel if it has
-		// room, without waking the pump.
-		select {
-		case h.events <- ev:
-			h.mu.Unlock()
-			return true
-		default:
-		}
-	}
-	if len(h.queue) >= h.maxQ {
-		h.mu.Unlock()
-		h.end(fmt.Errorf("%w: %d events waiting", ErrEventOverflow, h.maxQ))
-		return false
-	}
-	h.queue = append(h.queue, ev)
-	h.mu.Unlock()
-	select {
-	case h.qwake <- struct{}{}:
-	default:
-	}
-	return true
 }
 
 // answer hands a reply to the request waiting for it.
@@ -481,7 +406,9 @@ func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, la
 		return at, &RequestError{Op: req.Op.String(), Code: ipc.TryAgain,
 			Msg: fmt.Sprintf("%d bytes of requests wait to be written: totemd is not reading", len(h.wbuf))}
 	}
-	waiting := len(h.pending) - h.phead
+	// A reply to the last request is still due (it was not taken
+	// back): the reader writes what is queued when it has handled it.
+	replyDue := len(h.pending) > h.phead && !h.pending[len(h.pending)-1].dead
 	h.nextID++
 	req.ID = h.nextID
 	p.id, p.op = req.ID, req.Op
@@ -501,14 +428,14 @@ func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, la
 		h.wmu.Unlock()
 		return at, nil
 	}
-	if lazy && waiting > 0 {
-		// The writer goroutine writes it, with whatever the caller
-		// queues meanwhile.
+	if lazy && replyDue {
+		// The reader writes it once the replies due have come (the
+		// daemon answers every request at once), with whatever the
+		// caller queues meanwhile: no goroutine is woken for it.
 		h.wmu.Unlock()
-		h.kickWriter()
 		return at, nil
 	}
-	err = h.flushLocked(ctx)
+	err = h.flushLocked(ctx, false)
 	if err == nil {
 		h.wmu.Unlock()
 		return at, nil
@@ -534,8 +461,10 @@ func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, la
 
 // flushLocked writes wbuf out until it is empty (other goroutines may add
 // to it meanwhile); h.wmu is held on entry and on return, released during
-// the writes. A write cut short by ctx leaves the rest in wbuf.
-func (h *Handle) flushLocked(ctx context.Context) error {
+// the writes. A write cut short by ctx leaves the rest in wbuf. With
+// nonBlocking, it writes only what the socket takes at once and returns
+// errWouldBlock when some is left.
+func (h *Handle) flushLocked(ctx context.Context, nonBlocking bool) error {
 	h.writing = true
 	defer func() { h.writing = false }()
 	for len(h.wbuf) > 0 {
@@ -543,7 +472,13 @@ func (h *Handle) flushLocked(ctx context.Context) error {
 		h.wbuf, h.wspare = h.wspare[:0], nil
 		h.taken += uint64(len(buf))
 		h.wmu.Unlock()
-		n, err := h.write(ctx, buf)
+		var n int
+		var err error
+		if nonBlocking {
+			n, err = h.tryWrite(buf)
+		} else {
+			n, err = h.write(ctx, buf)
+		}
 		h.wmu.Lock()
 		if n < len(buf) {
 			h.taken -= uint64(len(buf) - n)
@@ -606,7 +541,7 @@ func (h *Handle) writeLoop() {
 			h.wmu.Unlock()
 			continue
 		}
-		err := h.flushLocked(context.Background())
+		err := h.flushLocked(context.Background(), false)
 		h.wmu.Unlock()
 		if err != nil {
 			h.end(&DisconnectedError{Err: err})
@@ -682,9 +617,10 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 // SendAsync multicasts data to group like TrySend, without waiting for
 // the daemon's answer: the request is queued behind the handle's earlier
 // requests and written at once when nothing else is in flight, else by the
-// handle's writer goroutine together with whatever is queued meanwhile (so
-// that a stream of SendAsync calls goes out in few writes). Requests are
-// answered in order.
+// handle's reader goroutine, once it has handled the replies that were
+// due, together with whatever is queued meanwhile (so that a stream of
+// SendAsync calls goes out in few writes, and wakes no other goroutine).
+// Requests are answered in order.
 //
 // done, if not nil, is called exactly once with what TrySend would have
 // returned: nil, or an error matching ErrTryAgain (nothing was sent: send

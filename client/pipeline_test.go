@@ -25,7 +25,7 @@ type fakeDaemon struct {
 	seen []ipc.Request
 }
 
-func startFake(t *testing.T, answer func(ipc.Request) *ipc.Reply, gate chan struct{}) *fakeDaemon {
+func startFake(t testing.TB, answer func(ipc.Request) *ipc.Reply, gate chan struct{}) *fakeDaemon {
 	t.Helper()
 	f := &fakeDaemon{socket: filepath.Join(t.TempDir(), "fake.sock"), conn: make(chan *ipc.Conn, 1), gate: gate}
 	ln, err := net.Listen("unix", f.socket)
@@ -75,7 +75,7 @@ func (f *fakeDaemon) requests() []ipc.Request {
 	return append([]ipc.Request(nil), f.seen...)
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -59,7 +59,11 @@ func (m Member) String() string { return fmt.Sprintf("%d:%d", m.NodeID, m.PID) }
 // Event is a *Message, a *ConfChange, an *Undelivered or a *RingChange.
 type Event interface{ isEvent() }
 
-// Message is one delivered message.
+// Message is one delivered message. Data belongs to the application;
+// small messages delivered together may share one allocation for their
+// Data (each its own part, with no room to append into the next), so that
+// keeping one Message keeps at most 32 KiB alive. Copy Data out to keep
+// only the message itself.
 type Message struct {
 	Group     string
 	NodeID    NodeID // sender's node
