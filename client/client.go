@@ -498,6 +498,20 @@ func (h *Handle) flushLocked(ctx context.Context, nonBlocking bool) error {
 // write writes buf, giving up when ctx ends (then it returns ctx's error
 // and how much was written).
 func (h *Handle) write(ctx context.Context, buf []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// First what the socket takes at once (a raw syscall, see readRaw).
+	n, err := h.tryWrite(buf)
+	if err != errWouldBlock {
+		return n, err
+	}
+	k, err := h.writeBlocking(ctx, buf[n:])
+	return n + k, err
+}
+
+// writeBlocking writes buf, waiting while the socket is full.
+func (h *Handle) writeBlocking(ctx context.Context, buf []byte) (int, error) {
 	nc := h.conn.NetConn()
 	if ctx.Done() == nil {
 		return nc.Write(buf)

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"syscall"
+	"unsafe"
 
 	"github.com/totem-gcs/totem/ipc"
 	"golang.org/x/sys/unix"
@@ -134,7 +136,7 @@ func (h *Handle) reader() {
 			w = copy(buf, buf[r:w])
 			r = 0
 		}
-		n, err := nc.Read(buf[w:])
+		n, err := h.readRaw(nc, buf[w:])
 		w += n
 		if err != nil && n == 0 {
 			h.end(&DisconnectedError{Reason: br.bye, Err: err})
@@ -306,14 +308,14 @@ func (h *Handle) tryWrite(buf []byte) (int, error) {
 	var werr error
 	err := h.raw.Write(func(fd uintptr) bool {
 		for n < len(buf) {
-			m, err := unix.Write(int(fd), buf[n:])
+			m, err := rawSyscall(unix.SYS_WRITE, fd, buf[n:])
 			if m > 0 {
 				n += m
 			}
 			if err == unix.EINTR {
 				continue
 			}
-			if err != nil {
+			if err != 0 {
 				werr = err
 				break
 			}
@@ -327,6 +329,47 @@ func (h *Handle) tryWrite(buf []byte) (int, error) {
 		return n, errWouldBlock
 	}
 	return n, werr
+}
+
+// readRaw reads into p once data is there. The socket is non-blocking, so
+// the read syscall is made raw: without telling the scheduler, which
+// otherwise wakes its monitor thread at every read of an idle process.
+func (h *Handle) readRaw(nc net.Conn, p []byte) (int, error) {
+	if h.raw == nil || len(p) == 0 {
+		return nc.Read(p)
+	}
+	var n int
+	var rerr error
+	err := h.raw.Read(func(fd uintptr) bool {
+		for {
+			m, err := rawSyscall(unix.SYS_READ, fd, p)
+			switch err {
+			case 0:
+				n = m
+				if n == 0 {
+					rerr = io.EOF
+				}
+				return true
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait until readable
+			}
+			rerr = err
+			return true
+		}
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, rerr
+}
+
+// rawSyscall makes the read or write syscall nr on fd with p, without
+// the scheduler's bookkeeping (for non-blocking descriptors only).
+func rawSyscall(nr, fd uintptr, p []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall(nr, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	return int(r), e
 }
 
 // rawConn returns the socket's raw connection, or nil.
