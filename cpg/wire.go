@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/totem-gcs/totem/totem"
@@ -269,8 +270,9 @@ func (d *decoder) group() (string, error) {
 	return s, nil
 }
 
-// decode parses a payload. It never panics and never keeps a reference to
-// p: the data of a data message is a fresh copy.
+// decode parses a payload. It never panics. The data of a data message is
+// a slice of p (read-only, like the Totem payload it comes from); the rest
+// keeps no reference to p.
 func (d *decoder) decode(p []byte) (message, error) {
 	var m message
 	if len(p) < 2 {
@@ -303,11 +305,20 @@ func (d *decoder) decode(p []byte) (message, error) {
 			return m, err
 		}
 		m.Pid = uint32(pid)
-		if m.Data, err = d.dec.DecodeBytes(); err != nil {
+		// The data is a slice of p, not a copy: Totem hands over each
+		// payload for good, and this is the one copy a delivery needs less.
+		size, err := d.dec.DecodeBytesLen()
+		switch {
+		case err != nil:
 			return m, bad("data: %v", err)
-		}
-		if m.Data == nil {
+		case size > d.rd.Len():
+			return m, bad("data of %d bytes, %d left", size, d.rd.Len())
+		case size <= 0:
 			m.Data = []byte{}
+		default:
+			at := len(p) - d.rd.Len()
+			m.Data = p[at : at+size : at+size]
+			d.rd.Seek(int64(size), io.SeekCurrent)
 		}
 	case msgControl:
 		if n != 2 {

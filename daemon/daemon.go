@@ -268,10 +268,11 @@ func (d *Daemon) unblockSenders() {
 
 func (d *Daemon) dispatch(evs []cpg.Event) {
 	// A small message is encoded into each recipient's own buffer. A
-	// large one delivered to several local members is encoded once into a
-	// frame they share: cpg hands every recipient the same Data.
+	// large one is written from where it lies (cpg hands every recipient
+	// the same Data, a slice of the Totem payload) between a head and a
+	// tail encoded once for all its recipients.
 	var last cpg.Deliver
-	var lastFrame []byte
+	var lastHead, lastTail []byte
 	for _, ev := range evs {
 		switch ev := ev.(type) {
 		case cpg.Deliver:
@@ -285,11 +286,11 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 				c.sendEvent(&e)
 				continue
 			}
-			if lastFrame == nil || !sameDelivery(&last, &ev) {
+			if lastHead == nil || !sameDelivery(&last, &ev) {
 				last = ev
-				lastFrame = ipc.AppendEventFrame(make([]byte, 0, len(ev.Data)+len(ev.Group)+64), &e)
+				lastHead, lastTail = ipc.AppendEventFrameSplit(make([]byte, 0, len(ev.Group)+64), &e)
 			}
-			c.sendFrame(lastFrame)
+			c.sendFrame(lastHead, ev.Data, lastTail)
 		case cpg.ConfChg:
 			if c := d.conns[ev.Conn]; c != nil {
 				c.sendEvent(&ipc.Event{
@@ -324,9 +325,10 @@ func (d *Daemon) dispatch(evs []cpg.Event) {
 	}
 }
 
-// sharedFrameMin: deliveries above this size are encoded once into a
-// frame shared by the local recipients; smaller ones are copied into each
-// recipient's own buffer (no allocation).
+// sharedFrameMin: deliveries above this size are written from the
+// payload itself, around a head and a tail shared by the local recipients;
+// smaller ones are copied into each recipient's own buffer (no
+// allocation).
 const sharedFrameMin = 4096
 
 // sameDelivery reports whether a and b are one message to two recipients.

@@ -570,23 +570,31 @@ func rawWritev(fd uintptr, iov []unix.Iovec) (int, error) {
 	}
 }
 
-// sendFrame queues an encoded frame (which may be shared with other
-// clients: it is never modified).
-func (ic *ipcConn) sendFrame(f []byte) {
+// sendFrame queues an encoded frame made of parts, in order (which may be
+// shared with other clients: they are never modified).
+func (ic *ipcConn) sendFrame(parts ...[]byte) {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
 	ic.mu.Lock()
 	if ic.closed {
 		ic.mu.Unlock()
 		return
 	}
-	if ic.overLimits(len(f)) {
+	if ic.overLimits(size) {
 		ic.mu.Unlock()
 		ic.disconnectSlow()
 		return
 	}
-	ic.q = append(ic.q, outBuf{b: f})
+	for _, p := range parts {
+		if len(p) > 0 {
+			ic.q = append(ic.q, outBuf{b: p})
+		}
+	}
 	ic.tailOwned = false
 	ic.frames++
-	ic.qBytes += len(f)
+	ic.qBytes += size
 	ic.mu.Unlock()
 	ic.queuedMore()
 }

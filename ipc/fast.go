@@ -103,6 +103,11 @@ func appendStr(b []byte, s string) []byte {
 
 // appendBin appends data as bin, or nil for a nil slice (as the library).
 func appendBin(b []byte, data []byte) []byte {
+	return append(appendBinHeader(b, data), data...)
+}
+
+// appendBinHeader appends what precedes data in appendBin.
+func appendBinHeader(b []byte, data []byte) []byte {
 	if data == nil {
 		return append(b, mpNil)
 	}
@@ -114,7 +119,7 @@ func appendBin(b []byte, data []byte) []byte {
 	default:
 		b = binary.BigEndian.AppendUint32(append(b, mpBin32), uint32(n))
 	}
-	return append(b, data...)
+	return b
 }
 
 func appendBool(b []byte, v bool) []byte {
@@ -201,13 +206,22 @@ func appendReply(b []byte, r *Reply) []byte {
 }
 
 func appendEvent(b []byte, e *Event) []byte {
+	return appendEventTail(append(appendEventHead(b, e), e.Data...), e)
+}
+
+// appendEventHead appends the fields of e up to its data, whose length
+// it includes; appendEventTail the fields after the data.
+func appendEventHead(b []byte, e *Event) []byte {
 	b = appendArrayLen(b, eventFields+1)
 	b = appendUint(b, uint64(e.Type))
 	b = appendStr(b, e.Group)
 	b = appendUint(b, uint64(e.NodeID))
 	b = appendUint(b, uint64(e.PID))
 	b = appendUint(b, uint64(e.Guarantee))
-	b = appendBin(b, e.Data)
+	return appendBinHeader(b, e.Data)
+}
+
+func appendEventTail(b []byte, e *Event) []byte {
 	b = appendMembers(b, e.Members)
 	b = appendMembers(b, e.Joined)
 	b = appendMembers(b, e.Left)
@@ -234,6 +248,23 @@ func AppendEventFrame(b []byte, e *Event) []byte {
 	b = appendStr(b, "event")
 	b = appendEvent(b, e)
 	return endFrame(b, at)
+}
+
+// AppendEventFrameSplit encodes the frame of AppendEventFrame around
+// e.Data without copying it: the frame is head, then e.Data, then tail
+// (for one writev). head is b with the frame's beginning appended; tail
+// follows it in the same array.
+func AppendEventFrameSplit(b []byte, e *Event) (head, tail []byte) {
+	b, at := beginFrame(b)
+	b = appendMapLen(b, 2)
+	b = appendStr(b, "kind")
+	b = appendUint(b, uint64(KindEvent))
+	b = appendStr(b, "event")
+	b = appendEventHead(b, e)
+	split := len(b)
+	b = appendEventTail(b, e)
+	binary.BigEndian.PutUint32(b[at:], uint32(len(b)+len(e.Data)-at-HeaderSize))
+	return b[:split:split], b[split:]
 }
 
 // AppendReplyFrame appends the ServerMsg carrying reply r as one frame,

@@ -105,6 +105,26 @@ func TestFastServerCodec(t *testing.T) {
 	}
 }
 
+// TestAppendEventFrameSplit: head, data and tail together are the frame
+// AppendEventFrame writes, for every sample event and data size.
+func TestAppendEventFrameSplit(t *testing.T) {
+	for _, m := range sampleServerMsgs() {
+		if m.Kind != KindEvent {
+			continue
+		}
+		for _, data := range [][]byte{m.Event.Data, make([]byte, 300), make([]byte, 70000)} {
+			e := *m.Event
+			e.Data = data
+			whole := AppendEventFrame([]byte("x"), &e)
+			head, tail := AppendEventFrameSplit([]byte("x"), &e)
+			joined := append(append(append([]byte{}, head...), data...), tail...)
+			if !bytes.Equal(joined, whole) {
+				t.Errorf("event %+v with %d bytes: split frame differs from the whole one", e.Type, len(data))
+			}
+		}
+	}
+}
+
 // TestDecodeServerMsgReuse: decoding into a reply and an event given by
 // the caller, frame after frame, gives what fresh values give.
 func TestDecodeServerMsgReuse(t *testing.T) {
