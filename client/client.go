@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,10 @@ type Handle struct {
 	// node, for Sends waiting to retry (nil: no one waits).
 	progress chan struct{}
 
+	// refusedAt is when the daemon last refused a send with TryAgain
+	// (Unix nanoseconds; 0: it has room, as its EventReady said since).
+	refusedAt atomic.Int64
+
 	qwake     chan struct{}
 	done      chan struct{}
 	abandon   chan struct{} // closed by Close: stop delivering events
@@ -126,7 +131,7 @@ func Connect(ctx context.Context, opts Options) (*Handle, error) {
 	}
 	// A daemon that refuses us says why and closes, maybe before our Hello
 	// is written: read its answer even when the write fails.
-	werr := c.Write(ipc.Hello{Magic: ipc.Magic, Version: ipc.Version, Name: opts.Name, RingEvents: opts.RingChanges})
+	werr := c.Write(ipc.Hello{Magic: ipc.Magic, Version: ipc.Version, Name: opts.Name, RingEvents: opts.RingChanges, FlowEvents: true})
 	var m ipc.ServerMsg
 	if err := c.Read(&m); err != nil {
 		if werr != nil {
@@ -251,6 +256,10 @@ func (h *Handle) answer(rep *ipc.Reply) {
 		h.pending, h.phead = h.pending[:n], 0
 	}
 	h.mu.Unlock()
+	if found && p.op == ipc.OpSend && rep.Code == ipc.TryAgain && h.welcome.FlowEvents {
+		// Sends are refused here until the daemon says it has room.
+		h.refusedAt.Store(time.Now().UnixNano())
+	}
 	switch {
 	case !found || p.dead:
 	case p.done != nil:
@@ -603,6 +612,33 @@ func (h *Handle) Leave(ctx context.Context, group string) error {
 	}
 }
 
+// flowHold bounds how long sends are refused locally after the daemon
+// refused one, should its EventReady not come.
+const flowHold = 20 * time.Millisecond
+
+// flowCheck returns ErrTryAgain while the daemon's last answer to a send
+// was TryAgain and it has not said since that it has room again: the
+// send would only cross the socket to be refused (Corosync's libraries
+// check the IPC flow-control flag the same way).
+func (h *Handle) flowCheck() error {
+	t := h.refusedAt.Load()
+	if t == 0 {
+		return nil
+	}
+	if time.Now().UnixNano()-t >= int64(flowHold) {
+		h.refusedAt.CompareAndSwap(t, 0)
+		return nil
+	}
+	return &RequestError{Op: ipc.OpSend.String(), Code: ipc.TryAgain, Msg: "totemd's send queue is full (refused locally until totemd has room)"}
+}
+
+// flowReady handles the daemon's EventReady: sends go to it again, and
+// Sends waiting to retry do so now.
+func (h *Handle) flowReady() {
+	h.refusedAt.Store(0)
+	h.noteProgress()
+}
+
 // checkSend checks the arguments of a send before anything is queued.
 func (h *Handle) checkSend(group string, data []byte, g Guarantee) error {
 	if err := checkGroup(group); err != nil {
@@ -622,6 +658,9 @@ func (h *Handle) checkSend(group string, data []byte, g Guarantee) error {
 // take it now. data may be reused once TrySend returns.
 func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guarantee) error {
 	if err := h.checkSend(group, data, g); err != nil {
+		return err
+	}
+	if err := h.flowCheck(); err != nil {
 		return err
 	}
 	_, err := h.call(ctx, ipc.Request{Op: ipc.OpSend, Group: group, Guarantee: uint8(g), Data: data})
@@ -649,6 +688,9 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 // called. data may be reused once SendAsync returns.
 func (h *Handle) SendAsync(ctx context.Context, group string, data []byte, g Guarantee, done func(error)) error {
 	if err := h.checkSend(group, data, g); err != nil {
+		return err
+	}
+	if err := h.flowCheck(); err != nil {
 		return err
 	}
 	if done == nil {

@@ -41,6 +41,9 @@
 // Back-pressure: when the ring or the daemon cannot take more, the daemon
 // answers try-again. Send then waits and retries until ctx is done, so a
 // sender that outruns the ring blocks; TrySend returns ErrTryAgain instead.
+// Once the daemon has refused a send, the handle refuses the next ones
+// itself (ErrTryAgain, without a round trip) until the daemon says it has
+// room again.
 // Messages larger than MaxMessageSize (at least 1 MiB) are refused with a
 // *TooBigError that names the limit.
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,12 @@ type fakeDaemon struct {
 
 func startFake(t testing.TB, answer func(ipc.Request) *ipc.Reply, gate chan struct{}) *fakeDaemon {
 	t.Helper()
+	return startFakeWith(t, answer, gate, ipc.Welcome{Version: ipc.Version, NodeID: 1, PID: 2, MaxMessage: 1 << 20})
+}
+
+// startFakeWith is startFake with the given welcome.
+func startFakeWith(t testing.TB, answer func(ipc.Request) *ipc.Reply, gate chan struct{}, welcome ipc.Welcome) *fakeDaemon {
+	t.Helper()
 	f := &fakeDaemon{socket: filepath.Join(t.TempDir(), "fake.sock"), conn: make(chan *ipc.Conn, 1), gate: gate}
 	ln, err := net.Listen("unix", f.socket)
 	if err != nil {
@@ -45,7 +52,10 @@ func startFake(t testing.TB, answer func(ipc.Request) *ipc.Reply, gate chan stru
 		if c.Read(&h) != nil {
 			return
 		}
-		c.Write(ipc.ServerMsg{Kind: ipc.KindWelcome, Welcome: &ipc.Welcome{Version: ipc.Version, NodeID: 1, PID: 2, MaxMessage: 1 << 20}})
+		if welcome.FlowEvents && !h.FlowEvents {
+			welcome.FlowEvents = false
+		}
+		c.Write(ipc.ServerMsg{Kind: ipc.KindWelcome, Welcome: &welcome})
 		f.conn <- c
 		if f.gate != nil {
 			<-f.gate
@@ -275,5 +285,107 @@ func TestWriteTimeoutTakesBack(t *testing.T) {
 	}
 	if len(reqs) != 3 || string(reqs[2].Data) != "after" {
 		t.Fatalf("daemon saw %d requests", len(reqs))
+	}
+}
+
+// TestFlowControl: after the daemon refuses a send with TryAgain, sends
+// are refused locally (nothing reaches the daemon) until its EventReady;
+// a Send waiting to retry goes at once then. Calls other than sends are
+// not held back.
+func TestFlowControl(t *testing.T) {
+	var mu sync.Mutex
+	full := true
+	f := startFakeWith(t, func(r ipc.Request) *ipc.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Op == ipc.OpSend && full {
+			return &ipc.Reply{Code: ipc.TryAgain, Error: "full"}
+		}
+		return &ipc.Reply{}
+	}, nil, ipc.Welcome{Version: ipc.Version, NodeID: 1, PID: 2, MaxMessage: 1 << 20, FlowEvents: true})
+	ctx := testContext(t)
+	h, err := Connect(ctx, Options{Socket: f.socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	c := <-f.conn
+	if err := h.TrySend(ctx, "g", []byte("1"), Agreed); !errors.Is(err, ErrTryAgain) {
+		t.Fatalf("first send: %v", err)
+	}
+	if err := h.TrySend(ctx, "g", []byte("2"), Agreed); !errors.Is(err, ErrTryAgain) {
+		t.Fatalf("second send: %v", err)
+	}
+	if err := h.SendAsync(ctx, "g", []byte("3"), Agreed, func(error) { t.Error("done called for a send refused locally") }); !errors.Is(err, ErrTryAgain) {
+		t.Fatalf("async send: %v", err)
+	}
+	if err := h.Join(ctx, "g"); err != nil {
+		t.Fatalf("join while sends are held back: %v", err)
+	}
+	if got := len(f.requests()); got != 2 {
+		t.Fatalf("the daemon saw %d requests, want the first send and the join", got)
+	}
+	// Send waits; the EventReady lets it through long before flowHold
+	// would have.
+	sent := make(chan error, 1)
+	go func() { sent <- h.Send(ctx, "g", []byte("4"), Agreed) }()
+	time.Sleep(5 * time.Millisecond)
+	mu.Lock()
+	full = false
+	mu.Unlock()
+	start := time.Now()
+	if err := c.WriteRaw(ipc.AppendEventFrame(nil, &ipc.Event{Type: ipc.EventReady})); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send after the ready event: %v", err)
+	}
+	if d := time.Since(start); d > 15*time.Millisecond {
+		t.Logf("send took %v after the ready event (slow machine?)", d)
+	}
+	if err := h.TrySend(ctx, "g", []byte("5"), Agreed); err != nil {
+		t.Fatalf("send after the ready event: %v", err)
+	}
+	// The ready event is the handle's own: the application sees none.
+	select {
+	case ev := <-h.Events():
+		t.Fatalf("event %T handed out", ev)
+	default:
+	}
+	var datas []string
+	for _, r := range f.requests() {
+		if r.Op == ipc.OpSend {
+			datas = append(datas, string(r.Data))
+		}
+	}
+	if strings.Join(datas, ",") != "1,4,5" {
+		t.Fatalf("the daemon got sends %v, want 1,4,5", datas)
+	}
+}
+
+// TestFlowControlHold: without an EventReady, sends go to the daemon
+// again after flowHold.
+func TestFlowControlHold(t *testing.T) {
+	f := startFakeWith(t, func(r ipc.Request) *ipc.Reply {
+		if string(r.Data) == "1" {
+			return &ipc.Reply{Code: ipc.TryAgain, Error: "full"}
+		}
+		return &ipc.Reply{}
+	}, nil, ipc.Welcome{Version: ipc.Version, NodeID: 1, PID: 2, MaxMessage: 1 << 20, FlowEvents: true})
+	ctx := testContext(t)
+	h, err := Connect(ctx, Options{Socket: f.socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.TrySend(ctx, "g", []byte("1"), Agreed); !errors.Is(err, ErrTryAgain) {
+		t.Fatalf("first send: %v", err)
+	}
+	start := time.Now()
+	if err := h.Send(ctx, "g", []byte("2"), Agreed); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < flowHold {
+		t.Fatalf("send went through after %v, before flowHold", d)
 	}
 }

@@ -41,6 +41,7 @@ type inFrame struct {
 	ev    Event
 	rep   ipc.Reply
 	isRep bool
+	ready bool // the daemon's EventReady
 }
 
 // batchReader is the reader goroutine's state.
@@ -167,7 +168,11 @@ func (br *batchReader) decode(p []byte, owned bool, rest int) error {
 			e.Data = br.copyData(e.Data, rest)
 		}
 		var ev Event
-		if e.Type == ipc.EventDeliver {
+		switch e.Type {
+		case ipc.EventReady:
+			br.batch = append(br.batch, inFrame{ready: true})
+			return nil
+		case ipc.EventDeliver:
 			if len(br.slab) == 0 {
 				br.slab = make([]Message, slabSize)
 			}
@@ -178,7 +183,7 @@ func (br *batchReader) decode(p []byte, owned bool, rest int) error {
 			if e.NodeID == br.h.welcome.NodeID {
 				br.own = true
 			}
-		} else {
+		default:
 			ev = convertEvent(e)
 		}
 		if ev != nil {
@@ -216,14 +221,18 @@ func (br *batchReader) dispatch() bool {
 	run := 0
 	ok := true
 	for i := range b {
-		if !b[i].isRep {
+		if !b[i].isRep && !b[i].ready {
 			continue
 		}
 		if run < i && !h.queueEvents(b[run:i]) {
 			ok = false
 			break
 		}
-		h.answer(&b[i].rep)
+		if b[i].ready {
+			h.flowReady()
+		} else {
+			h.answer(&b[i].rep)
+		}
 		run = i + 1
 	}
 	if ok && run < len(b) {
