@@ -54,7 +54,10 @@ type Config struct {
 	// (docs/PERFORMANCE.md).
 	WindowSize int
 	// MaxMessages is the number of frames one node may send per token
-	// visit. Default 50 (Corosync: 17).
+	// visit. Default 100 (Corosync: 17): a lone sender fills two thirds of
+	// the window. Against 50, on the benchmark cluster with one sender,
+	// 4-64 KiB messages went 1.05-1.4 times faster with no more
+	// retransmissions, and three senders were unchanged.
 	MaxMessages int
 	// NetMTU is the largest frame, in bytes, the engine hands to the network
 	// (before the transport's own header and crypto overhead).
@@ -94,7 +97,7 @@ const (
 	DefaultFailToReceive              = 2500
 	DefaultSeqnoUnchanged             = 30
 	DefaultWindowSize                 = 150
-	DefaultMaxMessages                = 50
+	DefaultMaxMessages                = 100
 	DefaultNetMTU                     = 1500
 	DefaultMaxMessageSize             = 1 << 20
 	DefaultMaxQueueBytes              = 8 << 20
