@@ -415,8 +415,7 @@ func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, la
 		return at, &RequestError{Op: req.Op.String(), Code: ipc.TryAgain,
 			Msg: fmt.Sprintf("%d bytes of requests wait to be written: totemd is not reading", len(h.wbuf))}
 	}
-	// A reply to the last request is still due (it was not taken
-	// back): the reader writes what is queued when it has handled it.
+	// A reply to the last request is still due (it was not taken back).
 	replyDue := len(h.pending) > h.phead && !h.pending[len(h.pending)-1].dead
 	h.nextID++
 	req.ID = h.nextID
@@ -438,10 +437,13 @@ func (h *Handle) enqueue(ctx context.Context, req *ipc.Request, p pendingReq, la
 		return at, nil
 	}
 	if lazy && replyDue {
-		// The reader writes it once the replies due have come (the
-		// daemon answers every request at once), with whatever the
-		// caller queues meanwhile: no goroutine is woken for it.
+		// The writer goroutine writes it, with whatever the caller
+		// queues meanwhile. (Leaving it to the reader, which writes
+		// what is queued after each batch of replies, wakes no
+		// goroutine but holds requests back: 64 B pipelined sends went
+		// ~20% slower on a 3-node cluster.)
 		h.wmu.Unlock()
+		h.kickWriter()
 		return at, nil
 	}
 	err = h.flushLocked(ctx, false)
@@ -670,10 +672,9 @@ func (h *Handle) TrySend(ctx context.Context, group string, data []byte, g Guara
 // SendAsync multicasts data to group like TrySend, without waiting for
 // the daemon's answer: the request is queued behind the handle's earlier
 // requests and written at once when nothing else is in flight, else by the
-// handle's reader goroutine, once it has handled the replies that were
-// due, together with whatever is queued meanwhile (so that a stream of
-// SendAsync calls goes out in few writes, and wakes no other goroutine).
-// Requests are answered in order.
+// handle's writer goroutine (or its reader, after a batch of replies)
+// together with whatever is queued meanwhile (so that a stream of
+// SendAsync calls goes out in few writes). Requests are answered in order.
 //
 // done, if not nil, is called exactly once with what TrySend would have
 // returned: nil, or an error matching ErrTryAgain (nothing was sent: send
