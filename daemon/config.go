@@ -62,11 +62,12 @@ type Config struct {
 	// its memory locked (see SetRealtime), like Corosync's
 	// system.sched_rr: on a busy machine the token then keeps to short
 	// timeouts. Off by default: it needs root, and a real-time daemon
-	// competes with the machine's other real-time work. It is meant for
-	// one totemd per machine: three real-time daemons sharing 2 CPUs
-	// starved each other (the Go runtime's spinning threads run at the
-	// same priority) and formed 20 times more rings under load, not fewer
-	// (bench/compare/spurious.sh).
+	// competes with the machine's other real-time work. With gomaxprocs
+	// 1, three real-time daemons and three busy senders sharing 2 CPUs
+	// formed no spurious ring in 60 s at the fast profile (0 and 9 in two
+	// runs without it; bench/compare/spurious.sh). With a thread per CPU
+	// they starved each other: the Go runtime's spinning threads run at
+	// the same priority.
 	SchedRR bool `toml:"sched_rr"`
 	// GoMaxProcs is how many threads may run the daemon's Go code at once
 	// (the Go runtime's GOMAXPROCS). The default, 1, suits an event loop
