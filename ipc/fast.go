@@ -242,12 +242,16 @@ func appendEventTail(b []byte, e *Event) []byte {
 // length prefix included, to b (what AppendServerFrame writes for it).
 func AppendEventFrame(b []byte, e *Event) []byte {
 	b, at := beginFrame(b)
+	b = appendEvent(appendEventEnvelope(b), e)
+	return endFrame(b, at)
+}
+
+// appendEventEnvelope appends what precedes the event in its ServerMsg.
+func appendEventEnvelope(b []byte) []byte {
 	b = appendMapLen(b, 2)
 	b = appendStr(b, "kind")
 	b = appendUint(b, uint64(KindEvent))
-	b = appendStr(b, "event")
-	b = appendEvent(b, e)
-	return endFrame(b, at)
+	return appendStr(b, "event")
 }
 
 // AppendEventFrameSplit encodes the frame of AppendEventFrame around
@@ -256,11 +260,7 @@ func AppendEventFrame(b []byte, e *Event) []byte {
 // follows it in the same array.
 func AppendEventFrameSplit(b []byte, e *Event) (head, tail []byte) {
 	b, at := beginFrame(b)
-	b = appendMapLen(b, 2)
-	b = appendStr(b, "kind")
-	b = appendUint(b, uint64(KindEvent))
-	b = appendStr(b, "event")
-	b = appendEventHead(b, e)
+	b = appendEventHead(appendEventEnvelope(b), e)
 	split := len(b)
 	b = appendEventTail(b, e)
 	binary.BigEndian.PutUint32(b[at:], uint32(len(b)+len(e.Data)-at-HeaderSize))
