@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -50,6 +51,9 @@ func configPath(args []string) (string, bool) {
 	}
 	return daemon.DefaultConfigPath, false
 }
+
+// gcPercent is the daemon's GOGC unless the environment sets one.
+const gcPercent = 400
 
 func run(args []string, stdout, stderr io.Writer) int {
 	path, explicit := configPath(args)
@@ -131,6 +135,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := daemon.NewLogger(cfg.Logging, stderr)
 	if os.Getenv("GOMAXPROCS") == "" && cfg.GoMaxProcs > 0 {
 		runtime.GOMAXPROCS(cfg.GoMaxProcs)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is small (1 MiB) and large messages pass through
+		// fast: at Go's default the collector ran every 7-10 ms on the
+		// loop's one thread. 400 moved 64 KiB messages 1.4x faster (16
+		// KiB 1.15x) for a peak of 26-44 MiB instead of 15-25.
+		debug.SetGCPercent(gcPercent)
 	}
 	if cfg.SchedRR {
 		if err := daemon.SetRealtime(); err != nil {
