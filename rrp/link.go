@@ -29,7 +29,7 @@ type batchConn interface {
 
 // sender writes a link's datagrams: rawSender on Linux.
 type sender interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	batchWriter
 	gsoCapable() bool
 	Close() error
 }
