@@ -631,8 +631,12 @@ func (h *Handle) flowCheck() error {
 		h.refusedAt.CompareAndSwap(t, 0)
 		return nil
 	}
-	return &RequestError{Op: ipc.OpSend.String(), Code: ipc.TryAgain, Msg: "totemd's send queue is full (refused locally until totemd has room)"}
+	return errHeldBack
 }
+
+// errHeldBack is flowCheck's refusal: one value, since a sender may be
+// refused locally tens of thousands of times a second.
+var errHeldBack = &RequestError{Op: ipc.OpSend.String(), Code: ipc.TryAgain, Msg: "totemd's send queue is full (refused locally until totemd has room)"}
 
 // flowReady handles the daemon's EventReady: sends go to it again, and
 // Sends waiting to retry do so now.

@@ -288,6 +288,19 @@ func TestWriteTimeoutTakesBack(t *testing.T) {
 	}
 }
 
+// connectFlow connects a handle to a fake daemon that offers flow events
+// and answers with answer.
+func connectFlow(t *testing.T, answer func(ipc.Request) *ipc.Reply) (*fakeDaemon, *Handle) {
+	t.Helper()
+	f := startFakeWith(t, answer, nil, ipc.Welcome{Version: ipc.Version, NodeID: 1, PID: 2, MaxMessage: 1 << 20, FlowEvents: true})
+	h, err := Connect(testContext(t), Options{Socket: f.socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return f, h
+}
+
 // TestFlowControl: after the daemon refuses a send with TryAgain, sends
 // are refused locally (nothing reaches the daemon) until its EventReady;
 // a Send waiting to retry goes at once then. Calls other than sends are
@@ -295,20 +308,15 @@ func TestWriteTimeoutTakesBack(t *testing.T) {
 func TestFlowControl(t *testing.T) {
 	var mu sync.Mutex
 	full := true
-	f := startFakeWith(t, func(r ipc.Request) *ipc.Reply {
+	f, h := connectFlow(t, func(r ipc.Request) *ipc.Reply {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Op == ipc.OpSend && full {
 			return &ipc.Reply{Code: ipc.TryAgain, Error: "full"}
 		}
 		return &ipc.Reply{}
-	}, nil, ipc.Welcome{Version: ipc.Version, NodeID: 1, PID: 2, MaxMessage: 1 << 20, FlowEvents: true})
+	})
 	ctx := testContext(t)
-	h, err := Connect(ctx, Options{Socket: f.socket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	c := <-f.conn
 	if err := h.TrySend(ctx, "g", []byte("1"), Agreed); !errors.Is(err, ErrTryAgain) {
 		t.Fatalf("first send: %v", err)
@@ -366,18 +374,13 @@ func TestFlowControl(t *testing.T) {
 // TestFlowControlHold: without an EventReady, sends go to the daemon
 // again after flowHold.
 func TestFlowControlHold(t *testing.T) {
-	f := startFakeWith(t, func(r ipc.Request) *ipc.Reply {
+	_, h := connectFlow(t, func(r ipc.Request) *ipc.Reply {
 		if string(r.Data) == "1" {
 			return &ipc.Reply{Code: ipc.TryAgain, Error: "full"}
 		}
 		return &ipc.Reply{}
-	}, nil, ipc.Welcome{Version: ipc.Version, NodeID: 1, PID: 2, MaxMessage: 1 << 20, FlowEvents: true})
+	})
 	ctx := testContext(t)
-	h, err := Connect(ctx, Options{Socket: f.socket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	if err := h.TrySend(ctx, "g", []byte("1"), Agreed); !errors.Is(err, ErrTryAgain) {
 		t.Fatalf("first send: %v", err)
 	}

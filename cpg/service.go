@@ -215,16 +215,12 @@ func (s *Service) Send(conn ConnID, pid uint32, group string, data []byte, g tot
 	if r == nil || r.conn != conn || r.leaving {
 		return ErrNotMember
 	}
-	if !s.haveRing || s.syncing || len(s.ctrl) > 0 || len(s.syncOut) > 0 {
+	if s.holdingSends() {
 		return ErrTryAgain
 	}
-	if q, ok := s.p.(queueReporter); ok && (s.cfg.MaxQueued > 0 || s.cfg.MaxQueuedBytes > 0) {
-		st := q.Status()
-		if (s.cfg.MaxQueued > 0 && st.QueuedMessages >= s.cfg.MaxQueued) ||
-			(s.cfg.MaxQueuedBytes > 0 && st.QueuedBytes >= s.cfg.MaxQueuedBytes) {
-			s.stats.ProposalsRefused++
-			return ErrTryAgain
-		}
+	if !s.queueBelow(1, 1) {
+		s.stats.ProposalsRefused++
+		return ErrTryAgain
 	}
 	err := s.p.Propose(s.enc.data(group, pid, data), g)
 	switch {
@@ -243,20 +239,26 @@ func (s *Service) Send(conn ConnID, pid uint32, group string, data []byte, g tot
 
 // SendReady reports whether the service has room for data sends again
 // after refusing some with ErrTryAgain: a ring, no sync under way, and
-// Totem's queue at most three quarters of the bounds (so that the senders
+// Totem's queue below three quarters of the bounds (so that the senders
 // it wakes find room for more than one message each).
-func (s *Service) SendReady() bool {
-	if !s.haveRing || s.syncing || len(s.ctrl) > 0 || len(s.syncOut) > 0 {
-		return false
+func (s *Service) SendReady() bool { return !s.holdingSends() && s.queueBelow(3, 4) }
+
+// holdingSends reports whether data sends wait for the service itself: no
+// ring yet, or a sync or control operations under way.
+func (s *Service) holdingSends() bool {
+	return !s.haveRing || s.syncing || len(s.ctrl) > 0 || len(s.syncOut) > 0
+}
+
+// queueBelow reports whether Totem's queue holds less than num/den of
+// both bounds (always, when the proposer does not report its queue).
+func (s *Service) queueBelow(num, den int) bool {
+	q, ok := s.p.(queueReporter)
+	if !ok {
+		return true
 	}
-	if q, ok := s.p.(queueReporter); ok {
-		st := q.Status()
-		if (s.cfg.MaxQueued > 0 && st.QueuedMessages*4 > s.cfg.MaxQueued*3) ||
-			(s.cfg.MaxQueuedBytes > 0 && st.QueuedBytes*4 > s.cfg.MaxQueuedBytes*3) {
-			return false
-		}
-	}
-	return true
+	st := q.Status()
+	return !(s.cfg.MaxQueued > 0 && st.QueuedMessages*den >= s.cfg.MaxQueued*num) &&
+		!(s.cfg.MaxQueuedBytes > 0 && st.QueuedBytes*den >= s.cfg.MaxQueuedBytes*num)
 }
 
 // ConnGone tells the service that connection conn is closed (the client

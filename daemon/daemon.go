@@ -383,8 +383,10 @@ func (d *Daemon) handleRequest(c *ipcConn, req *ipc.Request) *ipc.Reply {
 		if len(req.Data) > d.srv.maxMsg {
 			return &ipc.Reply{Code: ipc.TooBig, Error: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", len(req.Data), d.srv.maxMsg)}
 		}
-		rep := &ipc.Reply{Code: ipc.TryAgain, Error: "read your deliveries: your queue at the daemon is more than half full"}
-		if !c.congested() {
+		var rep *ipc.Reply
+		if c.congested() {
+			rep = &ipc.Reply{Code: ipc.TryAgain, Error: "read your deliveries: your queue at the daemon is more than half full"}
+		} else {
 			rep = replyErr(d.cpg.Send(id, pid, req.Group, req.Data, totem.Guarantee(req.Guarantee)))
 		}
 		if rep.Code == ipc.TryAgain && c.flowEvents && !c.sendBlocked {
