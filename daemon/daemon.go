@@ -50,6 +50,9 @@ type Daemon struct {
 
 	// Counters owned by the loop.
 	persistErrors, sendErrors, stepErrors uint64
+	// pauseAfter is the gap between the loop's ticks that the engine
+	// counts as a pause of this process (half the token timeout).
+	pauseAfter time.Duration
 
 	stopped chan struct{}
 	runOnce sync.Once
@@ -80,6 +83,7 @@ func Start(cfg Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	ecfg.RingSeq = d.state.RingSeq()
+	d.pauseAfter = ecfg.RuntimeToken() / 2
 	maxMsg, err := d.openEngines(ecfg)
 	if err != nil {
 		return nil, err
@@ -157,7 +161,8 @@ func (d *Daemon) loop(ctx context.Context) (err error) {
 			d.shutdown(now, false)
 		}
 	}()
-	d.node.Tick(now())
+	ticked := now()
+	d.node.Tick(ticked)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -199,7 +204,16 @@ func (d *Daemon) loop(ctx context.Context) (err error) {
 			}
 		case <-timer.C:
 		}
-		d.node.Tick(now())
+		t := now()
+		if gap := t - ticked; gap > d.pauseAfter {
+			// As Corosync's "Process pause detected": the engine gives
+			// the token a grace period, and the log says why a ring
+			// may re-form.
+			d.log.Warn("process pause detected: totemd did not run for over half the token timeout (CPU starvation? see sched_rr)",
+				"ms", gap.Milliseconds(), "token_ms", (2 * d.pauseAfter).Milliseconds())
+		}
+		d.node.Tick(t)
+		ticked = t
 	}
 }
 
