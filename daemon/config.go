@@ -59,15 +59,16 @@ type Config struct {
 	LinkHeartbeat Duration `toml:"link_heartbeat"`
 	LinkTimeout   Duration `toml:"link_timeout"`
 	// SchedRR runs totemd under the real-time round-robin scheduler with
-	// its memory locked (see SetRealtime), like Corosync's
-	// system.sched_rr: on a busy machine the token then keeps to short
-	// timeouts. Off by default: it needs root, and a real-time daemon
-	// competes with the machine's other real-time work. With gomaxprocs
-	// 1, three real-time daemons and three busy senders sharing 2 CPUs
-	// formed no spurious ring in 60 s at the fast profile (0 and 9 in two
-	// runs without it; bench/compare/spurious.sh). With a thread per CPU
-	// they starved each other: the Go runtime's spinning threads run at
-	// the same priority.
+	// its memory locked (see SetRealtime), as Corosync does by default: on
+	// a busy machine the token then keeps to short timeouts. On by
+	// default; without root (CAP_SYS_NICE) totemd says so in its log and
+	// runs as a normal process. Three daemons and three busy senders
+	// sharing 2 CPUs formed no spurious ring in 60 s at the fast profile
+	// with it; without it one run in two or three re-formed the ring
+	// (bench/compare/spurious.sh). Real-time daemons do not starve each
+	// other because each runs its Go code on one thread (gomaxprocs 1);
+	// with a thread per CPU they did (the runtime's spinning threads run
+	// at the same priority).
 	SchedRR bool `toml:"sched_rr"`
 	// GoMaxProcs is how many threads may run the daemon's Go code at once
 	// (the Go runtime's GOMAXPROCS). The default, 1, suits an event loop
@@ -163,6 +164,7 @@ func DefaultConfig() Config {
 		Offload:    "on",
 		Transport:  "udpu",
 		GoMaxProcs: 1,
+		SchedRR:    true,
 		LinkMode:   "passive",
 		Port:       DefaultPort,
 		Totem:      TotemOptions{Profile: "default"},

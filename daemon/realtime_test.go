@@ -17,8 +17,9 @@ import (
 	"github.com/totem-gcs/totem/client"
 )
 
-// totemd --sched-rr runs every thread under SCHED_RR (as root), including
-// the threads the Go runtime starts later, and still serves clients.
+// totemd runs every thread under SCHED_RR by default (as root), including
+// the threads the Go runtime starts later, and still serves clients;
+// --sched-rr=false leaves it a normal process.
 func TestSchedRR(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SCHED_RR needs root")
@@ -27,6 +28,13 @@ func TestSchedRR(t *testing.T) {
 		t.Skip("starts totemd")
 	}
 	totemd, ctl := buildBinaries(t)
+	t.Run("default", func(t *testing.T) { checkSchedRR(t, totemd, ctl, true) })
+	t.Run("off", func(t *testing.T) { checkSchedRR(t, totemd, ctl, false, "--sched-rr=false") })
+}
+
+// checkSchedRR starts totemd with args, sends through it, and checks the
+// scheduling policy of every thread: SCHED_RR at RealtimePriority when rr.
+func checkSchedRR(t *testing.T, totemd, ctl string, rr bool, args ...string) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "authkey")
 	if out, err := exec.Command(ctl, "keygen", key).CombinedOutput(); err != nil {
@@ -35,8 +43,8 @@ func TestSchedRR(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o644)
 	sock := filepath.Join(dir, "totemd.sock")
 	port := freeUDPPorts(t, 1)[0]
-	cmd := exec.Command(totemd, "--config", filepath.Join(dir, "none.toml"), "--nodeid", "1", "--keyfile", key,
-		"--state-dir", dir, "--socket", sock, "--profile", "fast", "--sched-rr", "--node", fmt.Sprintf("1=127.0.0.1:%d", port))
+	cmd := exec.Command(totemd, append([]string{"--config", filepath.Join(dir, "none.toml"), "--nodeid", "1", "--keyfile", key,
+		"--state-dir", dir, "--socket", sock, "--profile", "fast", "--node", fmt.Sprintf("1=127.0.0.1:%d", port)}, args...)...)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -79,11 +87,14 @@ func TestSchedRR(t *testing.T) {
 		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 		prio, _ := strconv.Atoi(fields[37])
 		policy, _ := strconv.Atoi(fields[38])
-		if policy != 2 || prio != RealtimePriority {
+		switch {
+		case rr && (policy != 2 || prio != RealtimePriority):
 			t.Errorf("thread %s: policy %d rt_priority %d, want SCHED_RR (2) at %d\n%s", task.Name(), policy, prio, RealtimePriority, logs.String())
+		case !rr && policy != 0:
+			t.Errorf("thread %s: policy %d, want SCHED_OTHER (0)\n%s", task.Name(), policy, logs.String())
 		}
 	}
-	if !strings.Contains(logs.String(), "running under SCHED_RR") {
-		t.Errorf("no sched_rr line in the log:\n%s", logs.String())
+	if got := strings.Contains(logs.String(), "running under SCHED_RR"); got != rr {
+		t.Errorf("sched_rr line in the log: %v, want %v:\n%s", got, rr, logs.String())
 	}
 }

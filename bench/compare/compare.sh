@@ -56,6 +56,9 @@
 #   COROSYNC_SCRIPTS=<root>/../shared/peer/corosync
 #   TOTEMD_CRYPTO_OFF_FLAGS="--crypto off"  totemd flags that turn crypto
 #                                   off (empty: totemd runs once, encrypted)
+#   TOTEMD_FLAGS="--sched-rr=false" totemd flags for every run: Corosync
+#                                   runs with sched_rr no, so totemd (real
+#                                   time by default, as Corosync) does too
 # bench/run.sh has no switch to skip parts: without "tput" in PARTS it runs
 # its throughput with SIZES=64 DUR=1s (not reported); without "lat", its
 # latency with LAT_SIZES=64 LAT_COUNT=100 (not reported).
@@ -88,6 +91,7 @@ TOTEM_FO_PROFILES=${TOTEM_FO_PROFILES:-default fast}
 SRC_BIN=${BIN_DIR:-$ROOT/bin}
 CS=${COROSYNC_SCRIPTS:-$ROOT/../shared/peer/corosync}
 TOTEMD_CRYPTO_OFF_FLAGS=${TOTEMD_CRYPTO_OFF_FLAGS---crypto off}
+TOTEMD_FLAGS=${TOTEMD_FLAGS---sched-rr=false}
 FO_PREFIX=tcf     # our failover cluster's namespaces; bench/run.sh uses tcb
 # The peer scripts read CRYPTO (the cipher) and DUR/SIZES from the
 # environment too: ours must not leak into them.
@@ -176,20 +180,25 @@ stop_listeners() {
 }
 
 # A private copy of the programs: bin/ may be rebuilt by others meanwhile,
-# and mixed versions do not speak the same IPC. bin-off has a totemd that
-# adds TOTEMD_CRYPTO_OFF_FLAGS.
+# and mixed versions do not speak the same IPC. bin's totemd adds
+# TOTEMD_FLAGS, bin-off's TOTEMD_CRYPTO_OFF_FLAGS too.
 if has totem "$SIDES"; then
-	mkdir -p "$WORK/bin" "$WORK/bin-off"
-	for p in totemd totemctl cluster cpgbench; do cp "$SRC_BIN/$p" "$WORK/bin/"; done
-	for p in totemctl cluster cpgbench; do ln -s "$WORK/bin/$p" "$WORK/bin-off/$p"; done
-	printf '#!/bin/sh\nexec "%s" %s "$@"\n' "$WORK/bin/totemd" "$TOTEMD_CRYPTO_OFF_FLAGS" >"$WORK/bin-off/totemd"
-	chmod +x "$WORK/bin-off/totemd"
+	mkdir -p "$WORK/prog" "$WORK/bin" "$WORK/bin-off"
+	for p in totemd totemctl cluster cpgbench; do cp "$SRC_BIN/$p" "$WORK/prog/"; done
+	for p in totemctl cluster cpgbench; do
+		ln -s "$WORK/prog/$p" "$WORK/bin/$p"
+		ln -s "$WORK/prog/$p" "$WORK/bin-off/$p"
+	done
+	printf '#!/bin/sh\nexec "%s" %s "$@"\n' "$WORK/prog/totemd" "$TOTEMD_FLAGS" >"$WORK/bin/totemd"
+	printf '#!/bin/sh\nexec "%s" %s %s "$@"\n' "$WORK/prog/totemd" "$TOTEMD_FLAGS" "$TOTEMD_CRYPTO_OFF_FLAGS" >"$WORK/bin-off/totemd"
+	chmod +x "$WORK/bin/totemd" "$WORK/bin-off/totemd"
 fi
 
 {
 	echo "command: $(for v in DUR SIZES LAT_SIZES LAT_COUNT PARTS CRYPTO SIDES FO_ROUNDS TOTEM_FO_PROFILES; do printf '%s=%q ' "$v" "${!v}"; done)$0 $1"
 	echo "corosync_fast: $COROSYNC_FAST"
 	echo "totemd_crypto_off_flags: ${TOTEMD_CRYPTO_OFF_FLAGS:-(none: totemd cannot turn crypto off)}"
+	echo "totemd_flags: ${TOTEMD_FLAGS:-(none)}"
 	echo "started: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "load_start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (tree has uncommitted changes)')"

@@ -8,7 +8,8 @@
 # token formed 11 in 25 s on this machine).
 #
 # Knobs (environment): PROFILE=fast DUR=60 SIZE=1024 BIN_DIR=bin
-#   SCHED_RR=1 (the daemons run with sched_rr = true)
+#   SCHED_RR=0 (the daemons run with sched_rr = false; by default they run
+#   real time, as Corosync's do unless told otherwise)
 #   UP_FLAGS (extra `cluster up` flags, e.g. "--token 100ms")
 # Output: OUTDIR/spurious.txt (one line per node and a total), the daemons'
 # logs, their counters (totemctl stats) and cpgbench's JSON. Exit status 0 when the count is zero, 1 if not.
@@ -25,9 +26,11 @@ mkdir -p "$OUT"
 trap '"$BIN/cluster" down >/dev/null 2>&1 || true' EXIT
 # shellcheck disable=SC2086
 "$BIN/cluster" up 3 --profile "$PROFILE" --prefix tsp --bin "$BIN" ${UP_FLAGS:-} >"$OUT/cluster-up.txt"
-if [ "${SCHED_RR:-0}" = 1 ]; then
+if [ "${SCHED_RR:-}" = 0 ] || [ "${SCHED_RR:-}" = 1 ]; then
+	rr=false
+	[ "$SCHED_RR" = 1 ] && rr=true
 	for n in 1 2 3; do
-		sed -i '0,/^\[/s//sched_rr = true\n[/' "$CLUSTER_DIR/n$n/totemd.toml"
+		sed -i "0,/^\\[/s//sched_rr = $rr\\n[/" "$CLUSTER_DIR/n$n/totemd.toml"
 		"$BIN/cluster" restart "$n" >/dev/null
 	done
 fi
@@ -39,7 +42,11 @@ until "$BIN/cluster" exec 1 "$BIN/totemctl" --timeout 2s status --json 2>/dev/nu
 done
 sleep 1
 before=()
-for n in 1 2 3; do before[n]=$(grep -c "ring installed" "$CLUSTER_DIR/n$n/totemd.log" || true); done
+lines=()
+for n in 1 2 3; do
+	before[n]=$(grep -c "ring installed" "$CLUSTER_DIR/n$n/totemd.log" || true)
+	lines[n]=$(wc -l <"$CLUSTER_DIR/n$n/totemd.log")
+done
 start=$(($(date +%s) + 3))
 pids=()
 for n in 1 2 3; do
@@ -52,14 +59,17 @@ for p in "${pids[@]}"; do wait "$p" || failed=1; done
 for n in 1 2 3; do "$BIN/cluster" exec "$n" "$BIN/totemctl" stats >"$OUT/stats-n$n.txt" 2>&1 || true; done
 total=0
 {
-	echo "profile $PROFILE, 3 senders of $SIZE B for ${DUR} s, $(uptime)"
+	echo "profile $PROFILE, sched_rr ${SCHED_RR:-default}, 3 senders of $SIZE B for ${DUR} s, $(uptime)"
 	for n in 1 2 3; do
-		cp "$CLUSTER_DIR/n$n/totemd.log" "$OUT/totemd-n$n.log"
-		after=$(grep -c "ring installed" "$CLUSTER_DIR/n$n/totemd.log" || true)
+		log=$CLUSTER_DIR/n$n/totemd.log
+		cp "$log" "$OUT/totemd-n$n.log"
+		after=$(grep -c "ring installed" "$log" || true)
 		k=$((after - before[n]))
 		total=$((total + k))
-		echo "node $n: $k ring(s) installed under load"
+		pauses=$(tail -n +"$((lines[n] + 1))" "$log" | grep -o 'pause detected.* ms=[0-9]*' | sed 's/.*ms=//' | sort -n | tr '\n' ' ' || true)
+		echo "node $n: $k ring(s) installed under load; process pauses (ms): ${pauses:-none}"
 	done
 	echo "total: $total spurious ring installation(s); cpgbench exit: $([ $failed = 0 ] && echo ok || echo FAILED)"
-} | tee "$OUT/spurious.txt"
+} >"$OUT/spurious.txt"
+cat "$OUT/spurious.txt"
 [ "$total" = 0 ] && [ "$failed" = 0 ]
