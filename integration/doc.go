@@ -18,7 +18,7 @@
 //
 //	go test ./integration/ -v
 //
-// The fast-profile variant of the link-cut test (token 50 ms) runs only
+// The fast-profile variant of the link-cut test (token 100 ms) runs only
 // with TOTEM_ITG_FAST=1, see link_cut_test.go for why.
 //
 // The package has no non-test code besides this comment.

@@ -25,7 +25,7 @@ func TestLinkCut(t *testing.T) {
 		for _, mode := range []string{"passive", "active"} {
 			t.Run(mode+"/"+profile, func(t *testing.T) {
 				if profile == "fast" && os.Getenv(fastEnv) == "" {
-					t.Skipf("skipping: with the fast profile (token 50 ms, link timeout 25 ms) links flap and the ring re-forms under plain traffic, before any cut, on a busy box; set %s=1 on an idle machine", fastEnv)
+					t.Skipf("skipping: with the fast profile (token 100 ms, link timeout 100 ms) links may flap and the ring re-forms under plain traffic, before any cut, on a busy box; set %s=1 on an idle machine", fastEnv)
 				}
 				testLinkCut(t, clusterOpts{linkMode: mode, profile: profile})
 			})

@@ -397,11 +397,27 @@ func (s *simulator) deferIfPaused(n *node, ev event) bool {
 
 func procName(n *node) string { return n.proc().String() }
 
+// simConfig is the base engine configuration of the simulated nodes: a
+// short token that makes membership changes frequent, fixed here (rather
+// than taken from a profile) so that a seed replays the same schedule
+// whatever the daemon's profiles become.
+func simConfig(id totem.NodeID) totem.Config {
+	return totem.Config{
+		NodeID:                     id,
+		Token:                      50 * time.Millisecond,
+		TokenCoefficient:           -1, // none
+		TokenRetransmitsBeforeLoss: 3,
+		Join:                       10 * time.Millisecond,
+		Consensus:                  60 * time.Millisecond,
+		Merge:                      50 * time.Millisecond,
+	}.WithDefaults()
+}
+
 // config returns the engine configuration of node n.
 func (s *simulator) config(n *node) totem.Config {
-	cfg := totem.FastConfig(n.id)
-	// The fast profile assumes a token rotation well under its 50 ms
-	// token timeout; on a slow simulated network stretch every timeout
+	cfg := simConfig(n.id)
+	// The timeouts assume a token rotation well under the 50 ms token
+	// timeout; on a slow simulated network stretch every timeout
 	// so that a rotation (n hops of the worst delay) stays a third of it.
 	if f := float64(3*len(s.nodes)) * float64(s.worstDelay()) / float64(cfg.Token); f > 1 {
 		stretch := func(d time.Duration) time.Duration { return time.Duration(float64(d) * f) }

@@ -21,7 +21,7 @@ import sys
 # Timeouts of totemd's profiles for 3 nodes (totem.Config / FastConfig).
 TOTEM_PROFILES = {
     "default": "default profile: token 3000 ms + 650 ms per node above 2 = 3650 ms, consensus 4380 ms",
-    "fast": "fast profile: token 50 ms, consensus 60 ms",
+    "fast": "fast profile: token 100 ms, consensus 60 ms",
 }
 
 

@@ -78,7 +78,7 @@ func bindFlags(fs *pflag.FlagSet, f *flags) {
 	fs.StringVar(&f.dir, "dir", dir, "state directory ($"+DirEnv+")")
 	fs.BoolVar(&f.loopback, "loopback", false, "up: every node on 127.0.0.1 with its own ports and socket (no root, no namespaces)")
 	fs.IntVar(&f.links, "links", 1, "up: links (networks) per node")
-	fs.StringVar(&f.profile, "profile", "default", `up: totemd timeout profile, "default" (Corosync's, token 3 s) or "fast" (token 50 ms, an idle LAN)`)
+	fs.StringVar(&f.profile, "profile", "default", `up: totemd timeout profile, "default" (Corosync's, token 3 s) or "fast" (token 100 ms, a quiet LAN)`)
 	fs.DurationVar(&f.token, "token", 0, "up: token timeout written to the configs (0: the profile's)")
 	fs.StringVar(&f.linkMode, "link-mode", "passive", `up: redundant link mode, "passive" or "active"`)
 	fs.StringVar(&f.prefix, "prefix", "tc", "up: prefix of namespace, bridge and veth names (lowercase letters and digits, at most 6)")
