@@ -320,7 +320,7 @@ func (ic *ipcConn) reader() {
 		case errors.As(err, &tb):
 			s.badFrame.Add(1)
 			ic.closeWith(fmt.Sprintf("frame of %d bytes exceeds the limit of %d bytes (largest message %d bytes)", tb.Size, tb.Limit, s.maxMsg))
-		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
 			ic.closeWith("")
 		default:
 			if ic.isClosed() {
