@@ -334,6 +334,28 @@ func TestSingleNodeRing(t *testing.T) {
 	_ = fmt.Sprint()
 }
 
+// A ring of one holds the token after one idle visit: a message costs the
+// visit that sends it, the one that makes it safe, and one more, instead
+// of SeqnoUnchanged visits of the node handing the token to itself.
+func TestSingleNodeRingHoldsAtOnce(t *testing.T) {
+	c := newTestCluster(t, 1, fastTest)
+	c.run(300 * time.Millisecond)
+	n := c.nodes[1]
+	for i := 0; i < 10; i++ {
+		before := n.Stats().OrfTokenTx
+		if err := n.Propose(msg(1, i, 100), Safe); err != nil {
+			t.Fatal(err)
+		}
+		c.run(time.Millisecond)
+		if visits := n.Stats().OrfTokenTx - before; visits > 3 {
+			t.Fatalf("message %d: the token visited %d times", i, visits)
+		}
+	}
+	if got := len(c.messages(1)); got != 10 {
+		t.Fatalf("delivered %d of 10", got)
+	}
+}
+
 func TestLostTokenRetransmitted(t *testing.T) {
 	c := newTestCluster(t, 3, fastTest)
 	c.run(300 * time.Millisecond)
