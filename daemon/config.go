@@ -68,7 +68,9 @@ type Config struct {
 	// (bench/compare/spurious.sh). Real-time daemons do not starve each
 	// other because each runs its Go code on one thread (gomaxprocs 1);
 	// with a thread per CPU they did (the runtime's spinning threads run
-	// at the same priority).
+	// at the same priority). At low load it costs latency: a lone
+	// message's round trip took p50 255-424 µs against 235-380 without,
+	// on a 2-vCPU VM (docs/PERFORMANCE.md).
 	SchedRR bool `toml:"sched_rr"`
 	// GoMaxProcs is how many threads may run the daemon's Go code at once
 	// (the Go runtime's GOMAXPROCS). The default, 1, suits an event loop
