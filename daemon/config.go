@@ -59,18 +59,17 @@ type Config struct {
 	LinkHeartbeat Duration `toml:"link_heartbeat"`
 	LinkTimeout   Duration `toml:"link_timeout"`
 	// SchedRR runs totemd under the real-time round-robin scheduler with
-	// its memory locked (see SetRealtime), as Corosync does by default: on
-	// a busy machine the token then keeps to short timeouts. On by
-	// default; without root (CAP_SYS_NICE) totemd says so in its log and
-	// runs as a normal process. Three daemons and three busy senders
-	// sharing 2 CPUs formed no spurious ring in 60 s at the fast profile
-	// with it; without it one run in two or three re-formed the ring
-	// (bench/compare/spurious.sh). Real-time daemons do not starve each
-	// other because each runs its Go code on one thread (gomaxprocs 1);
-	// with a thread per CPU they did (the runtime's spinning threads run
-	// at the same priority). At low load it costs latency: a lone
-	// message's round trip took p50 255-424 µs against 235-380 without,
-	// on a 2-vCPU VM (docs/PERFORMANCE.md).
+	// its memory locked (see SetRealtime), as Corosync does by default: a
+	// CPU hog on the node can then no longer delay the token. Off by
+	// default, unlike Corosync, for what it cost here: real-time daemons
+	// moving 1 MiB messages starved their (normal) clients on a 2-CPU
+	// machine until the daemon dropped one for not reading
+	// (bench/memload), and a lone message's round trip took p50 255-424
+	// µs against 235-380 without (docs/PERFORMANCE.md); while the pauses
+	// that re-formed rings at the fast profile came from the host
+	// stopping the VM, which no scheduling policy prevents. Real-time
+	// daemons do not starve each other, as each runs its Go code on one
+	// thread (gomaxprocs 1). It needs root (CAP_SYS_NICE).
 	SchedRR bool `toml:"sched_rr"`
 	// GoMaxProcs is how many threads may run the daemon's Go code at once
 	// (the Go runtime's GOMAXPROCS). The default, 1, suits an event loop
@@ -166,7 +165,6 @@ func DefaultConfig() Config {
 		Offload:    "on",
 		Transport:  "udpu",
 		GoMaxProcs: 1,
-		SchedRR:    true,
 		LinkMode:   "passive",
 		Port:       DefaultPort,
 		Totem:      TotemOptions{Profile: "default"},

@@ -25,7 +25,7 @@ func BindFlags(fs *pflag.FlagSet, cfg *Config) {
 	fs.Var(&cfg.LinkHeartbeat, "link-heartbeat", "link probe interval (0: token/10, within 10ms..100ms)")
 	fs.Var(&cfg.LinkTimeout, "link-timeout", "silence after which a link is down (0: token/2, within 100ms..500ms)")
 	fs.IntVar(&cfg.GoMaxProcs, "gomaxprocs", cfg.GoMaxProcs, "threads running Go code at once (0: one per CPU; the GOMAXPROCS environment variable wins)")
-	fs.BoolVar(&cfg.SchedRR, "sched-rr", cfg.SchedRR, "run under SCHED_RR (real-time, priority 10) with memory locked, as Corosync does by default (needs root; --sched-rr=false: a normal process)")
+	fs.BoolVar(&cfg.SchedRR, "sched-rr", cfg.SchedRR, "run under SCHED_RR (real-time, priority 10) with memory locked, as Corosync does by default (needs root)")
 
 	t := &cfg.Totem
 	fs.StringVar(&t.Profile, "profile", t.Profile, `engine timeout profile: "default" (Corosync's) or "fast" (quiet LAN)`)

@@ -17,9 +17,9 @@ import (
 	"github.com/totem-gcs/totem/client"
 )
 
-// totemd runs every thread under SCHED_RR by default (as root), including
-// the threads the Go runtime starts later, and still serves clients;
-// --sched-rr=false leaves it a normal process.
+// totemd --sched-rr runs every thread under SCHED_RR (as root), including
+// the threads the Go runtime starts later, and still serves clients; by
+// default it is a normal process.
 func TestSchedRR(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SCHED_RR needs root")
@@ -28,8 +28,8 @@ func TestSchedRR(t *testing.T) {
 		t.Skip("starts totemd")
 	}
 	totemd, ctl := buildBinaries(t)
-	t.Run("default", func(t *testing.T) { checkSchedRR(t, totemd, ctl, true) })
-	t.Run("off", func(t *testing.T) { checkSchedRR(t, totemd, ctl, false, "--sched-rr=false") })
+	t.Run("on", func(t *testing.T) { checkSchedRR(t, totemd, ctl, true, "--sched-rr") })
+	t.Run("default", func(t *testing.T) { checkSchedRR(t, totemd, ctl, false) })
 }
 
 // checkSchedRR starts totemd with args, sends through it, and checks the

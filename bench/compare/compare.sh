@@ -57,8 +57,8 @@
 #   TOTEMD_CRYPTO_OFF_FLAGS="--crypto off"  totemd flags that turn crypto
 #                                   off (empty: totemd runs once, encrypted)
 #   TOTEMD_FLAGS="--sched-rr=false" totemd flags for every run: Corosync
-#                                   runs with sched_rr no, so totemd (real
-#                                   time by default, as Corosync) does too
+#                                   runs with sched_rr no, and so does
+#                                   totemd (its default, said explicitly)
 # bench/run.sh has no switch to skip parts: without "tput" in PARTS it runs
 # its throughput with SIZES=64 DUR=1s (not reported); without "lat", its
 # latency with LAT_SIZES=64 LAT_COUNT=100 (not reported).

@@ -8,8 +8,8 @@
 # token formed 11 in 25 s on this machine).
 #
 # Knobs (environment): PROFILE=fast DUR=60 SIZE=1024 BIN_DIR=bin
-#   SCHED_RR=0 (the daemons run with sched_rr = false; by default they run
-#   real time, as Corosync's do unless told otherwise)
+#   SCHED_RR=1 or 0 (the daemons run with sched_rr = true or false; by
+#   default, totemd's default: false)
 #   UP_FLAGS (extra `cluster up` flags, e.g. "--token 100ms")
 # Output: OUTDIR/spurious.txt (one line per node and a total), the daemons'
 # logs, their counters (totemctl stats) and cpgbench's JSON. Exit status 0 when the count is zero, 1 if not.

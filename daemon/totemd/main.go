@@ -145,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.SchedRR {
 		if err := daemon.SetRealtime(); err != nil {
-			log.Warn("sched_rr: real-time scheduling is not (fully) in force, so a busy machine may delay the token (it needs root; sched_rr = false silences this)", "err", err)
+			log.Warn("sched_rr: real-time scheduling is not (fully) in force, so a busy machine may delay the token (it needs root)", "err", err)
 		} else {
 			log.Info("sched_rr: running under SCHED_RR with memory locked", "priority", daemon.RealtimePriority)
 		}
