@@ -21,8 +21,9 @@ const RealtimePriority = 10
 // no page fault stalls the event loop. Threads started later inherit the
 // policy. Pages are locked as they are first touched (MCL_ONFAULT): the
 // Go runtime maps its heap in large reservations, and locking them whole
-// took a daemon's resident memory from 10 MiB to 130 MiB. It needs root (CAP_SYS_NICE, CAP_IPC_LOCK); the error says
-// which step failed, and what succeeded stays in force.
+// took a daemon's resident memory from 10 MiB to 130 MiB. It needs root
+// (CAP_SYS_NICE, CAP_IPC_LOCK); the error says which step failed, and
+// what succeeded stays in force.
 func SetRealtime() error {
 	var errs []error
 	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT); err != nil {
