@@ -61,15 +61,16 @@ type Config struct {
 	// SchedRR runs totemd under the real-time round-robin scheduler with
 	// its memory locked (see SetRealtime), as Corosync does by default: a
 	// CPU hog on the node can then no longer delay the token. Off by
-	// default, unlike Corosync, for what it cost here: real-time daemons
-	// moving 1 MiB messages starved their (normal) clients on a 2-CPU
-	// machine until the daemon dropped one for not reading
-	// (bench/memload), and a lone message's round trip took p50 255-424
-	// µs against 235-380 without (docs/PERFORMANCE.md); while the pauses
-	// that re-formed rings at the fast profile came from the host
-	// stopping the VM, which no scheduling policy prevents. Real-time
-	// daemons do not starve each other, as each runs its Go code on one
-	// thread (gomaxprocs 1). It needs root (CAP_SYS_NICE).
+	// default, unlike Corosync, for what it cost on a 2-CPU machine: a
+	// lone message's round trip took p50 255-424 µs against 235-380
+	// without (docs/PERFORMANCE.md), and bench/memload's test failed once
+	// with it, a daemon dropping a client that had fallen 8 MiB behind
+	// reading 1 MiB messages (normal clients get the CPU after real-time
+	// daemons). The pauses that re-formed rings at the fast profile there
+	// came from the host stopping the VM, which no scheduling policy
+	// prevents. Real-time daemons do not starve each other, as each runs
+	// its Go code on one thread (gomaxprocs 1). It needs root
+	// (CAP_SYS_NICE).
 	SchedRR bool `toml:"sched_rr"`
 	// GoMaxProcs is how many threads may run the daemon's Go code at once
 	// (the Go runtime's GOMAXPROCS). The default, 1, suits an event loop
