@@ -340,38 +340,13 @@ func (h *Handle) tryWrite(buf []byte) (int, error) {
 	return n, werr
 }
 
-// readRaw reads into p once data is there. The socket is non-blocking, so
-// the read syscall is made raw: without telling the scheduler, which
-// otherwise wakes its monitor thread at every read of an idle process.
+// readRaw reads into p once data is there, with ipc.RawRead when the
+// socket's descriptor is reachable.
 func (h *Handle) readRaw(nc net.Conn, p []byte) (int, error) {
-	if h.raw == nil || len(p) == 0 {
+	if h.raw == nil {
 		return nc.Read(p)
 	}
-	var n int
-	var rerr error
-	err := h.raw.Read(func(fd uintptr) bool {
-		for {
-			m, err := rawSyscall(unix.SYS_READ, fd, p)
-			switch err {
-			case 0:
-				n = m
-				if n == 0 {
-					rerr = io.EOF
-				}
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // wait until readable
-			}
-			rerr = err
-			return true
-		}
-	})
-	if err != nil {
-		return n, err
-	}
-	return n, rerr
+	return ipc.RawRead(h.raw, p)
 }
 
 // rawSyscall makes the read or write syscall nr on fd with p, without

@@ -570,13 +570,12 @@ func rawWritev(fd uintptr, iov []unix.Iovec) (int, error) {
 	}
 }
 
-// rawReadConn is a client's socket whose reads are read(2) entered
-// directly, as rawWritev writes. Through the runtime's syscall path, a
-// read that outlasted the runtime monitor's 20 µs tick lost the daemon's
-// only P (gomaxprocs 1) to another thread, and the event loop then
-// resumed on that thread after a futex hand-off: with one client sending
-// one message at a time, the client's node made ~250 such hand-offs a
-// second and the others none.
+// rawReadConn is a client's socket read with ipc.RawRead, as rawWritev
+// writes. Through the runtime's syscall path, a read that outlasted the
+// runtime monitor's 20 µs tick lost the daemon's only P (gomaxprocs 1) to
+// another thread, and the event loop then resumed on that thread after a
+// futex hand-off: with one client sending one message at a time, the
+// client's node made ~250 such hand-offs a second and the others none.
 type rawReadConn struct {
 	*net.UnixConn
 	raw syscall.RawConn
@@ -592,36 +591,8 @@ func newRawReadConn(uc *net.UnixConn) net.Conn {
 	return &rawReadConn{UnixConn: uc, raw: raw}
 }
 
-// Read reads what the socket holds, waiting in the runtime's poller (and
-// so honouring deadlines) while it holds nothing.
-func (c *rawReadConn) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n, errno := 0, syscall.Errno(0)
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, os.NewSyscallError("read", errno)
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
+// Read reads what the socket holds, waiting while it holds nothing.
+func (c *rawReadConn) Read(p []byte) (int, error) { return ipc.RawRead(c.raw, p) }
 
 // sendFrame queues an encoded frame made of parts, in order (which may be
 // shared with other clients: they are never modified).
